@@ -1,0 +1,1 @@
+"""tap-marketo-bulk: a Singer tap for Marketo's Bulk Extract API."""

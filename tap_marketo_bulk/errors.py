@@ -1,0 +1,52 @@
+"""Exceptions of the tap: one place so every layer raises and catches the same types."""
+
+from __future__ import annotations
+
+
+class ConfigError(ValueError):
+    """A setting is missing or invalid; the message names the setting in one line."""
+
+
+class MarketoError(Exception):
+    """Marketo answered with an error (a `success:false` envelope or an HTTP error).
+
+    `code` is Marketo's string code ("606", "1029", ...) or "HTTP <status>".
+    """
+
+    def __init__(self, code: str, message: str, endpoint: str = "") -> None:
+        self.code = str(code)
+        self.message = message
+        self.endpoint = endpoint
+        where = f" ({endpoint})" if endpoint else ""
+        super().__init__(f"Marketo error {self.code}: {message}{where}")
+
+
+class MarketoAuthError(MarketoError):
+    """Identity rejected the client_id/client_secret (HTTP 401)."""
+
+
+class AmbiguousRequestError(MarketoError):
+    """A non-idempotent request may or may not have been carried out (502/500/604/608/611, timeout).
+
+    Raised instead of retrying so the caller can reconcile (e.g. look for a job `create` made).
+    """
+
+
+class QueueFullError(MarketoError):
+    """1029 "Too many jobs in queue": back off and try again."""
+
+
+class QuotaExceededError(MarketoError):
+    """1029 "Export daily quota ... exceeded": stop creating jobs, resume after midnight US Central."""
+
+
+class UnsupportedFilterError(MarketoError):
+    """1035 "Unsupported filter type for target subscription"."""
+
+
+class ExportFileGoneError(MarketoError):
+    """file.json answered 404 for a job reported Completed (expired): export the window again."""
+
+
+class ExportJobError(MarketoError):
+    """An export job could not be brought to a verified file (Failed twice at one day, timed out, ...)."""
