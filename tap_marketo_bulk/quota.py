@@ -1,0 +1,157 @@
+"""Marketo's limits, tracked on our side so the tap stops (or waits) before Marketo has to refuse.
+
+QuotaTracker: bytes exported in the current Marketo day (500 MB a day by default, reset at midnight
+US Central). SlidingWindowRateLimiter: at most N calls in any rolling 20 s (Marketo allows 100,
+shared with every other integration of the instance).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Callable
+from datetime import date, datetime, timezone
+
+from .windows import marketo_day
+
+
+def current_marketo_day() -> date:
+    return marketo_day(datetime.now(timezone.utc))
+
+
+class QuotaTracker:
+    """Bytes exported in the current Marketo day; thread-safe.
+
+    `limit_bytes` None means no limit of our own (Marketo's 1029 still stops us: mark_exhausted).
+    """
+
+    def __init__(
+        self,
+        limit_bytes: int | None,
+        day_bytes: int = 0,
+        day: date | None = None,
+        *,
+        today: Callable[[], date] = current_marketo_day,
+    ) -> None:
+        self.limit_bytes = limit_bytes
+        self._today = today
+        self._lock = threading.Lock()
+        self._day = day or today()
+        self._bytes = max(0, int(day_bytes))
+        self._exhausted_message: str | None = None
+        self._roll_over()
+
+    @classmethod
+    def from_state(
+        cls,
+        state: dict | None,
+        limit: int | None,
+        *,
+        today: Callable[[], date] = current_marketo_day,
+    ) -> QuotaTracker:
+        """From `{"day": "YYYY-MM-DD", "bytes": n}`; a previous day's bytes no longer count."""
+        state = state or {}
+        try:
+            saved_day = date.fromisoformat(str(state.get("day")))
+            saved_bytes = int(state.get("bytes") or 0)
+        except (TypeError, ValueError):
+            return cls(limit, today=today)
+        return cls(limit, saved_bytes, saved_day, today=today)
+
+    def _roll_over(self) -> None:
+        # Caller holds the lock (or is __init__). Midnight US Central: a fresh quota.
+        current = self._today()
+        if current != self._day:
+            self._day = current
+            self._bytes = 0
+            self._exhausted_message = None
+
+    def add(self, nbytes: int) -> None:
+        with self._lock:
+            self._roll_over()
+            self._bytes += max(0, int(nbytes))
+
+    def mark_exhausted(self, message: str) -> None:
+        """Marketo answered 1029 quota exceeded: exhausted until the Marketo day changes."""
+        with self._lock:
+            self._roll_over()
+            self._exhausted_message = message
+
+    @property
+    def day(self) -> date:
+        with self._lock:
+            self._roll_over()
+            return self._day
+
+    @property
+    def day_bytes(self) -> int:
+        with self._lock:
+            self._roll_over()
+            return self._bytes
+
+    @property
+    def remaining(self) -> int | None:
+        """Bytes left today by our own count (None without a limit)."""
+        with self._lock:
+            self._roll_over()
+            if self.limit_bytes is None:
+                return None
+            return max(0, self.limit_bytes - self._bytes)
+
+    @property
+    def exhausted(self) -> bool:
+        return self.exhausted_message is not None
+
+    @property
+    def exhausted_message(self) -> str | None:
+        """Why no more jobs may be created today, or None."""
+        with self._lock:
+            self._roll_over()
+            if self._exhausted_message is not None:
+                return self._exhausted_message
+            if self.limit_bytes is not None and self._bytes >= self.limit_bytes:
+                return (
+                    f"daily export quota reached by this tap's count: {self._bytes / 1e6:.1f} MB "
+                    f"exported on {self._day.isoformat()} (limit {self.limit_bytes / 1e6:.1f} MB)"
+                )
+            return None
+
+    def to_state(self) -> dict:
+        with self._lock:
+            self._roll_over()
+            return {"day": self._day.isoformat(), "bytes": self._bytes}
+
+
+class SlidingWindowRateLimiter:
+    """Never more than `max_calls` in any rolling `period`: a log of send times, thread-safe."""
+
+    def __init__(
+        self,
+        max_calls: int,
+        period: float,
+        *,
+        clock: Callable[[], float],
+        sleep: Callable[[float], None],
+    ) -> None:
+        if max_calls < 1:
+            raise ValueError("max_calls must be at least 1")
+        self.max_calls = max_calls
+        self.period = period
+        self._clock = clock
+        self._sleep = sleep
+        self._sent_at: deque[float] = deque()
+        self._lock = threading.Lock()
+
+    def acquire(self) -> None:
+        """Block until a call may leave, and count it."""
+        while True:
+            with self._lock:
+                now = self._clock()
+                while self._sent_at and self._sent_at[0] <= now - self.period:
+                    self._sent_at.popleft()
+                if len(self._sent_at) < self.max_calls:
+                    self._sent_at.append(now)
+                    return
+                wait = self._sent_at[0] + self.period - now
+            # Sleep outside the lock so other threads see the window move on too.
+            self._sleep(max(wait, 0.001))

@@ -1,0 +1,203 @@
+"""Compact storage of leads and activities, able to hold 200,000 leads and 1,000,000 activities.
+
+Rows are columns of `array`s; field values come from per-column pools picked by a per-row hash,
+so a row costs a few dozen bytes no matter how many lead fields there are.
+"""
+
+from __future__ import annotations
+
+import random
+from array import array
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .catalog import (
+    ACTION_RESULTS,
+    BULK_ACTIVITY_TYPES,
+    DERIVED_LEAD_FIELDS,
+    FieldDef,
+)
+from .timeutil import iso
+from .values import DOMAINS, MULTILINE_STRINGS, TRICKY_STRINGS, WORDS, make_pool
+
+POOL_SIZE = 211  # prime, so picks spread evenly
+VARIANTS_PER_TYPE = 64
+_MULT = 0x9E3779B97F4A7C15
+_MASK64 = (1 << 64) - 1
+
+
+def pick(seed: int, salt: int, size: int) -> int:
+    """Deterministic index in [0, size) for one (row, column) pair."""
+    return ((((seed ^ salt) * _MULT) & _MASK64) >> 20) % size
+
+
+@dataclass
+class LeadTable:
+    """Leads in createdAt order (ids ascend with createdAt). `pos` is the row index."""
+
+    fields: list[FieldDef]
+    pools: dict[str, list[Any]]
+    salts: dict[str, int]
+    email_locals: list[str | None]
+    ids: array = field(default_factory=lambda: array("q"))
+    created: array = field(default_factory=lambda: array("q"))
+    updated: array = field(default_factory=lambda: array("q"))
+    seeds: array = field(default_factory=lambda: array("q"))  # re-drawn when a lead changes
+    position: dict[int, int] = field(default_factory=dict)  # lead id -> pos
+
+    @classmethod
+    def empty(cls, rng: random.Random, fields: list[FieldDef], span: tuple[int, int]) -> LeadTable:
+        pools: dict[str, list[Any]] = {}
+        salts: dict[str, int] = {}
+        for spec in fields:
+            salts[spec.name] = rng.getrandbits(62)
+            if spec.exportable and spec.name not in DERIVED_LEAD_FIELDS:
+                pools[spec.name] = make_pool(rng, spec.data_type, POOL_SIZE, span)
+        local_parts = ("info", "a.b+tag", "First.Last", "x")
+        locals_ = [None if rng.random() < 0.05 else rng.choice(local_parts)
+                   for _ in range(POOL_SIZE)]
+        return cls(list(fields), pools, salts, locals_)
+
+    def append(self, lead_id: int, created: int, updated: int, seed: int) -> None:
+        self.position[lead_id] = len(self.ids)
+        self.ids.append(lead_id)
+        self.created.append(created)
+        self.updated.append(updated)
+        self.seeds.append(seed)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def getter(self, name: str) -> Callable[[int], Any]:
+        """pos -> typed value of field `name` (exportable fields only)."""
+        if name == "id":
+            return self.ids.__getitem__
+        if name == "createdAt":
+            return lambda pos: iso(self.created[pos])
+        if name == "updatedAt":
+            return lambda pos: iso(self.updated[pos])
+        seeds = self.seeds
+        salt = self.salts[name]
+        if name == "email":
+            locals_, ids = self.email_locals, self.ids
+
+            def email(pos: int) -> str | None:
+                local = locals_[pick(seeds[pos], salt, POOL_SIZE)]
+                if local is None:
+                    return None
+                return f"{local}{ids[pos]}@{DOMAINS[ids[pos] % len(DOMAINS)]}"
+
+            return email
+        pool = self.pools[name]
+        size = len(pool)
+        return lambda pos: pool[pick(seeds[pos], salt, size)]
+
+    def text_getter(self, name: str, to_text: Callable[[Any], str]) -> Callable[[int], str]:
+        """pos -> file cell text, with pooled values converted once per pool instead of per row."""
+        if name in DERIVED_LEAD_FIELDS:
+            typed = self.getter(name)
+            return lambda pos: to_text(typed(pos))
+        texts = [to_text(v) for v in self.pools[name]]
+        seeds, salt, size = self.seeds, self.salts[name], len(texts)
+        return lambda pos: texts[pick(seeds[pos], salt, size)]
+
+    def record(self, pos: int, getters: dict[str, Callable[[int], Any]]) -> dict[str, Any]:
+        return {name: get(pos) for name, get in getters.items()}
+
+    def exportable_getters(self) -> dict[str, Callable[[int], Any]]:
+        return {f.name: self.getter(f.name) for f in self.fields if f.exportable}
+
+
+Variant = tuple[int | None, str | None, dict[str, Any] | None]
+
+
+def _attribute_value(rng: random.Random, data_type: str) -> Any:
+    roll = rng.random()
+    if roll < 0.05:
+        return None
+    if data_type == "integer":
+        return rng.randint(0, 500000)
+    if data_type == "boolean":
+        return roll < 0.5
+    if data_type == "float":
+        return round(rng.uniform(0, 10000), 2)
+    if data_type == "date":
+        return f"20{rng.randint(10, 24)}-0{rng.randint(1, 9)}-1{rng.randint(0, 9)}"
+    if data_type == "text" and roll < 0.5:
+        return rng.choice(MULTILINE_STRINGS)
+    if roll < 0.4:
+        return rng.choice(TRICKY_STRINGS)
+    return " ".join(rng.sample(WORDS, 2))
+
+
+def build_variants(rng: random.Random) -> dict[int, list[Variant]]:
+    """Per bulk activity type: (primaryAttributeValueId, primaryAttributeValue, attributes) pool."""
+    variants: dict[int, list[Variant]] = {}
+    for activity_type in BULK_ACTIVITY_TYPES:
+        primary = activity_type.get("primaryAttribute")
+        attributes = activity_type.get("attributes")
+        entries: list[Variant] = []
+        for index in range(VARIANTS_PER_TYPE):
+            value_id: int | None = None
+            value: str | None = None
+            if primary is not None:
+                value = rng.choice(TRICKY_STRINGS[:6] + WORDS) + f" {index}"
+                if primary["dataType"] == "integer":
+                    value_id = 1000 + index
+            attrs: dict[str, Any] | None = None
+            if attributes is not None:
+                attrs = {a["name"]: _attribute_value(rng, a["dataType"]) for a in attributes}
+            entries.append((value_id, value, attrs))
+        variants[activity_type["id"]] = entries
+    return variants
+
+
+@dataclass
+class ActivityTable:
+    """Activities in activityDate order; marketoGUID ascends with the date."""
+
+    variants: dict[int, list[Variant]]
+    guids: array = field(default_factory=lambda: array("q"))
+    lead_ids: array = field(default_factory=lambda: array("q"))
+    dates: array = field(default_factory=lambda: array("q"))
+    type_ids: array = field(default_factory=lambda: array("q"))
+    campaigns: array = field(default_factory=lambda: array("q"))  # 0 = no campaign (null)
+    variant_index: array = field(default_factory=lambda: array("H"))
+    results: array = field(default_factory=lambda: array("B"))  # index into ACTION_RESULTS
+
+    def __len__(self) -> int:
+        return len(self.guids)
+
+    def append_many(
+        self, rng: random.Random, dates: list[int], first_guid: int, lead_for: Callable[[int], int]
+    ) -> None:
+        """Add activities at the (sorted) `dates`; types, leads and values drawn from `rng`."""
+        type_ids = [t["id"] for t in BULK_ACTIVITY_TYPES]
+        weights = [8, 3, 6, 4, 2, 3, 2, 1, 1, 3, 1][: len(type_ids)]
+        picked_types = rng.choices(type_ids, weights=weights, k=len(dates))
+        uniform = rng.random
+        for offset, (date, type_id) in enumerate(zip(dates, picked_types, strict=True)):
+            self.guids.append(first_guid + offset)
+            self.dates.append(date)
+            self.type_ids.append(type_id)
+            self.lead_ids.append(lead_for(date))
+            roll = uniform()
+            self.campaigns.append(0 if roll < 0.2 else 1000 + int(roll * 9000))
+            self.variant_index.append(int(uniform() * VARIANTS_PER_TYPE))
+            self.results.append(0 if roll < 0.8 else (1 if roll < 0.93 else 2))
+
+    def record(self, pos: int) -> dict[str, Any]:
+        value_id, value, attrs = self.variants[self.type_ids[pos]][self.variant_index[pos]]
+        campaign = self.campaigns[pos]
+        return {
+            "marketoGUID": str(self.guids[pos]),
+            "leadId": self.lead_ids[pos],
+            "activityDate": iso(self.dates[pos]),
+            "activityTypeId": self.type_ids[pos],
+            "campaignId": campaign or None,
+            "primaryAttributeValueId": value_id,
+            "primaryAttributeValue": value,
+            "attributes": dict(attrs) if attrs is not None else None,
+            "actionResult": ACTION_RESULTS[self.results[pos]],
+        }

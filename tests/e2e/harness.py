@@ -1,0 +1,36 @@
+"""Running the tap in-process against a sandbox, and comparing with the sandbox's ground truth."""
+
+from __future__ import annotations
+
+import typing as t
+from collections import Counter
+
+from tap_marketo_bulk.sandbox import Sandbox
+from tests.unit.tap_runner import TapRun, catalog_with, run_tap
+
+__all__ = ["TapRun", "catalog_with", "duplicates", "run_tap", "tap_config"]
+
+
+def tap_config(sb: Sandbox, **overrides: t.Any) -> dict:
+    """Tap settings for this sandbox: its whole data span, fast polling, no real waiting."""
+    config = {
+        "client_id": sb.client_id,
+        "client_secret": sb.client_secret,
+        "base_url": sb.base_url,
+        "start_date": sb.config.data_start,
+        "end_date": sb.config.data_end,
+        "poll_interval_seconds": 0.03,
+        "queue_backoff_seconds": 0.05,
+        "max_calls_per_20s": 100,
+        "request_timeout_seconds": 30,
+    }
+    config.update(overrides)
+    return {k: v for k, v in config.items() if v is not None}
+
+
+def duplicates(records: list[dict], key: t.Callable[[dict], t.Any]) -> list[t.Any]:
+    return [k for k, n in Counter(key(r) for r in records).items() if n > 1]
+
+
+def by_key(records: list[dict], key: t.Callable[[dict], t.Any]) -> dict[t.Any, dict]:
+    return {key(r): r for r in records}
