@@ -207,6 +207,10 @@ class BulkExportStream(Stream):
         if window is None:
             return
         state = self.stream_state
+        # A window split after repeated failures leaves its original job's entry behind.
+        in_flight = state.get("in_flight", {})
+        for key in [k for k in in_flight if k.split("|")[0] == window.key]:
+            del in_flight[key]
         state["replication_key"] = self.replication_key
         state["replication_key_value"] = format_datetime(window.end)
         state["filter"] = self.filter_name

@@ -121,7 +121,11 @@ def namespace_prefix() -> list[str] | None:
         return None
     options = [["--net"]] if os.geteuid() == 0 else [["--map-root-user", "--net"]]
     for option in options:
-        probe = subprocess.run([unshare, *option, "true"], capture_output=True, check=False)
+        # The probe also raises `lo` inside: a namespace we can't bring loopback up in is useless.
+        probe = subprocess.run(
+            [unshare, *option, "--", sys.executable, str(Path(__file__).resolve()), "--probe"],
+            capture_output=True, check=False, timeout=60,
+        )
         if probe.returncode == 0:
             return [unshare, *option, "--"]
     return None
@@ -200,5 +204,11 @@ def test_meltano_dev_run_to_jsonl_loopback_only(
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--inside", required=True, help="spec JSON written by the test")
-    sys.exit(inside_namespace(parser.parse_args().inside))
+    mode = parser.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--inside", help="spec JSON written by the test")
+    mode.add_argument("--probe", action="store_true", help="only raise lo (namespace check)")
+    options = parser.parse_args()
+    if options.probe:
+        loopback_up()
+        sys.exit(0)
+    sys.exit(inside_namespace(options.inside))
