@@ -37,7 +37,7 @@ class QueueFullError(MarketoError):
 
 
 class QuotaExceededError(MarketoError):
-    """1029 "Export daily quota ... exceeded": stop creating jobs, resume after midnight US Central."""
+    """1029 "Export daily quota ... exceeded": stop; resume after midnight US Central."""
 
 
 class UnsupportedFilterError(MarketoError):
@@ -49,4 +49,4 @@ class ExportFileGoneError(MarketoError):
 
 
 class ExportJobError(MarketoError):
-    """An export job could not be brought to a verified file (Failed twice at one day, timed out, ...)."""
+    """An export that could not become a verified file (Failed twice at one day, timed out, ...)."""

@@ -220,7 +220,7 @@ class ExportJob:
                 self.sleep(2.0 * attempt)
                 continue
             self._update(envelope["result"][0])
-            self.logger.info("%s: created export %s", self.label, self.export_id)
+            self.logger.debug("%s: created export %s", self.label, self.export_id)
             assert self.export_id is not None
             return self.export_id
         raise ExportJobError(

@@ -11,8 +11,14 @@ from tests.e2e.harness import by_key, catalog_with, duplicates, run_tap, tap_con
 
 pytestmark = pytest.mark.e2e
 
-SANDBOX = {"seed": 3, "leads": 1500, "activities": 500, "programs": 3,
-           "status_refresh_seconds": 0.02, "max_calls_per_20s": 100_000}
+SANDBOX = {
+    "seed": 3,
+    "leads": 1500,
+    "activities": 500,
+    "programs": 3,
+    "status_refresh_seconds": 0.02,
+    "max_calls_per_20s": 100_000,
+}
 
 
 @pytest.fixture
@@ -33,14 +39,20 @@ def test_leads_equal_ground_truth_including_boundaries(leads_only: tuple) -> Non
     assert by_key(records, lambda r: r["id"]) == by_key(truth, lambda r: r["id"])
 
     # The data holds leads at T-1 s, T and T+1 s of window boundaries, and at midnight: all out.
-    windows = plan_windows(parse_datetime(config["start_date"]), parse_datetime(config["end_date"]),
-                           31)
+    windows = plan_windows(
+        parse_datetime(config["start_date"]), parse_datetime(config["end_date"]), 31
+    )
     edges = {w.key.split("/")[1] for w in windows[:-1]} | {w.key.split("/")[0] for w in windows[1:]}
     emitted_updates = {r["updatedAt"] for r in records}
     assert len(edges & emitted_updates) >= 4
     assert any(r["updatedAt"].endswith("T00:00:00Z") for r in records)
-    tricky = [r for r in records if any(isinstance(v, str) and ("\x00" in v or "\u2028" in v or
-                                                                  "\n" in v) for v in r.values())]
+    tricky = [
+        r
+        for r in records
+        if any(
+            isinstance(v, str) and ("\x00" in v or "\u2028" in v or "\n" in v) for v in r.values()
+        )
+    ]
     assert tricky, "the sandbox data should hold values with NUL, U+2028 and newlines"
 
 

@@ -10,8 +10,15 @@ from tests.e2e.harness import by_key, catalog_with, duplicates, run_tap, tap_con
 
 pytestmark = pytest.mark.e2e
 
-SANDBOX = {"seed": 5, "leads": 400, "activities": 3000, "programs": 23, "members_per_program": 15,
-           "status_refresh_seconds": 0.02, "max_calls_per_20s": 100_000}
+SANDBOX = {
+    "seed": 5,
+    "leads": 400,
+    "activities": 3000,
+    "programs": 23,
+    "members_per_program": 15,
+    "status_refresh_seconds": 0.02,
+    "max_calls_per_20s": 100_000,
+}
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +41,8 @@ def test_activities_equal_ground_truth_with_attribute_objects(sb: t.Any) -> None
     records = run.records("activities")
     assert duplicates(records, lambda r: r["marketoGUID"]) == []
     assert by_key(records, lambda r: r["marketoGUID"]) == by_key(
-        sb.truth.activities, lambda r: r["marketoGUID"])
+        sb.truth.activities, lambda r: r["marketoGUID"]
+    )
     assert any(isinstance(r["attributes"], dict) and r["attributes"] for r in records)
     jobs = [j for j in bulk_jobs(sb, "activities", since) if j["status"] == "Completed"]
     # One job per window holding every type but 37, never one job per type.
@@ -53,7 +61,9 @@ def test_activity_type_ids_restrict_filter_and_output(sb: t.Any) -> None:
     expected = [a for a in sb.truth.activities if a["activityTypeId"] in {1, 12}]
     assert expected
     assert sorted(r["marketoGUID"] for r in records) == sorted(a["marketoGUID"] for a in expected)
-    assert all(j["filter"]["activityTypeIds"] == [1, 12] for j in bulk_jobs(sb, "activities", since))
+    assert all(
+        j["filter"]["activityTypeIds"] == [1, 12] for j in bulk_jobs(sb, "activities", since)
+    )
 
 
 def test_program_members_split_in_batches_of_ten(sb: t.Any) -> None:
@@ -87,8 +97,11 @@ def test_program_members_full_export_when_updated_at_unsupported(
 
 
 def test_program_member_lead_fields_are_added(sb: t.Any) -> None:
-    config = tap_config(sb, program_ids=[sb.truth.programs[0]["id"]],
-                        program_member_lead_fields=["email", "firstName"])
+    config = tap_config(
+        sb,
+        program_ids=[sb.truth.programs[0]["id"]],
+        program_member_lead_fields=["email", "firstName"],
+    )
     run = run_tap(config, catalog=catalog_with(config, only=["program_members"]))
     assert run.error is None, run.error
     leads = by_key(sb.truth.leads, lambda r: r["id"])
@@ -101,15 +114,19 @@ def test_program_member_lead_fields_are_added(sb: t.Any) -> None:
 
 def test_reference_streams_equal_ground_truth(sb: t.Any) -> None:
     config = tap_config(sb)
-    run = run_tap(config, catalog=catalog_with(
-        config, only=["activity_types", "programs", "deleted_leads"]))
+    run = run_tap(
+        config, catalog=catalog_with(config, only=["activity_types", "programs", "deleted_leads"])
+    )
     assert run.error is None, run.error
     assert by_key(run.records("programs"), lambda r: r["id"]) == by_key(
-        sb.truth.programs, lambda r: r["id"])
+        sb.truth.programs, lambda r: r["id"]
+    )
     assert by_key(run.records("activity_types"), lambda r: r["id"]) == by_key(
-        sb.truth.activity_types, lambda r: r["id"])
+        sb.truth.activity_types, lambda r: r["id"]
+    )
     assert by_key(run.records("deleted_leads"), lambda r: r["id"]) == by_key(
-        sb.truth.deleted_leads, lambda r: r["id"])
+        sb.truth.deleted_leads, lambda r: r["id"]
+    )
 
 
 def test_static_list_exports_its_members(sb: t.Any) -> None:
@@ -133,8 +150,11 @@ def test_smart_list_1035_is_reported_clearly(sandbox_factory: t.Callable) -> Non
     ("stream", "deselect", "must_send"),
     [
         ("leads", ["email", "firstName", "annualRevenue"], {"id", "updatedAt"}),
-        ("activities", ["campaignId", "primaryAttributeValue", "attributes"],
-         {"marketoGUID", "activityDate"}),
+        (
+            "activities",
+            ["campaignId", "primaryAttributeValue", "attributes"],
+            {"marketoGUID", "activityDate"},
+        ),
         ("program_members", ["statusName", "webinarUrl", "trackName"], {"leadId"}),
     ],
 )
@@ -145,7 +165,8 @@ def test_deselected_columns_are_not_sent_to_marketo(
     catalog = catalog_with(config, deselect={stream: deselect}, only=[stream])
     entry = next(s for s in catalog["streams"] if s["tap_stream_id"] == stream)
     selected = {
-        md["breadcrumb"][-1] for md in entry["metadata"]
+        md["breadcrumb"][-1]
+        for md in entry["metadata"]
         if md["breadcrumb"] and md["metadata"].get("selected", True)
     }
     since = len(sb.stats["jobs"])

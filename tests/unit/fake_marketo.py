@@ -108,12 +108,17 @@ class FakeMarketo:
         obj = r"(leads|activities|program/members)"
         m.post(re.compile(rf"(?i){BASE_URL}/bulk/v1/{obj}/export/create\.json"), json=self._create)
         m.post(
-            re.compile(rf"(?i){BASE_URL}/bulk/v1/{obj}/export/[^/]+/enqueue\.json"), json=self._enqueue
+            re.compile(rf"(?i){BASE_URL}/bulk/v1/{obj}/export/[^/]+/enqueue\.json"),
+            json=self._enqueue,
         )
         m.post(
-            re.compile(rf"(?i){BASE_URL}/bulk/v1/{obj}/export/[^/]+/cancel\.json"), json=self._cancel
+            re.compile(rf"(?i){BASE_URL}/bulk/v1/{obj}/export/[^/]+/cancel\.json"),
+            json=self._cancel,
         )
-        m.get(re.compile(rf"(?i){BASE_URL}/bulk/v1/{obj}/export/[^/]+/status\.json"), json=self._status)
+        m.get(
+            re.compile(rf"(?i){BASE_URL}/bulk/v1/{obj}/export/[^/]+/status\.json"),
+            json=self._status,
+        )
         m.get(
             re.compile(rf"(?i){BASE_URL}/bulk/v1/{obj}/export/[^/]+/file\.json"),
             content=self._file,
