@@ -108,20 +108,32 @@ class DeletedLeadsStream(ReferenceStream):
 
     def get_records(self, context: dict | None) -> t.Iterable[dict]:
         client = self.marketo_tap.client
-        since = self.get_starting_replication_key_value(context) or self.config["start_date"]
+        bookmark = self.get_starting_replication_key_value(context)
+        # sinceDatetime is inclusive: the deletions at the bookmark's second were emitted last run.
+        already = set(self.stream_state.get("ids_at_bookmark") or []) if bookmark else set()
+        since = bookmark or self.config["start_date"]
         token = client.get(
             "/rest/v1/activities/pagingtoken.json",
             params={"sinceDatetime": format_datetime(parse_datetime(since))},
         )["nextPageToken"]
         properties = self.schema["properties"]
+        latest, ids_at_latest = bookmark, set(already)
         while True:
             page = client.get(
                 "/rest/v1/activities/deletedleads.json",
                 params={"nextPageToken": token, "batchSize": 300},
             )
             for activity in page.get("result") or []:
+                when = activity.get("activityDate")
+                if when == bookmark and activity.get("id") in already:
+                    continue
+                if latest is None or (when and when > latest):
+                    latest, ids_at_latest = when, set()
+                if when == latest:
+                    ids_at_latest.add(activity.get("id"))
                 yield {key: activity[key] for key in properties if key in activity}
             token = page.get("nextPageToken", token)
             # Pages can hold fewer than batchSize while more remain: only moreResult ends it.
             if not page.get("moreResult"):
                 break
+        self.stream_state["ids_at_bookmark"] = sorted(ids_at_latest)
