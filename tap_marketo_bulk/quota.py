@@ -19,6 +19,9 @@ def current_marketo_day() -> date:
     return marketo_day(datetime.now(timezone.utc))
 
 
+MIB = 1024 * 1024
+
+
 class QuotaTracker:
     """Bytes exported in the current Marketo day; thread-safe.
 
@@ -111,8 +114,8 @@ class QuotaTracker:
                 return self._exhausted_message
             if self.limit_bytes is not None and self._bytes >= self.limit_bytes:
                 return (
-                    f"daily export quota reached by this tap's count: {self._bytes / 1e6:.1f} MB "
-                    f"exported on {self._day.isoformat()} (limit {self.limit_bytes / 1e6:.1f} MB)"
+                    f"daily_quota_mb reached by this tap's own count: {self._bytes / MIB:.1f} MiB "
+                    f"exported on {self._day.isoformat()} (limit {self.limit_bytes / MIB:.1f} MiB)"
                 )
             return None
 

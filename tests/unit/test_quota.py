@@ -25,7 +25,8 @@ def test_counts_bytes_until_the_limit():
     assert quota.remaining == 300 * MB and not quota.exhausted
     quota.add(300 * MB)
     assert quota.remaining == 0 and quota.exhausted
-    assert "500.0 MB" in (quota.exhausted_message or "")
+    assert "limit 476.8 MiB" in (quota.exhausted_message or "")  # 500e6 bytes
+    assert "daily_quota_mb" in (quota.exhausted_message or "")
     assert quota.to_state() == {"day": "2026-11-22", "bytes": 500 * MB}
 
 
