@@ -114,7 +114,7 @@ class QuotaTracker:
                 return self._exhausted_message
             if self.limit_bytes is not None and self._bytes >= self.limit_bytes:
                 return (
-                    f"daily_quota_mb reached by this tap's own count: {self._bytes / MIB:.1f} MiB "
+                    f"daily_quota_mb reached by this tap's count: {self._bytes / MIB:.1f} MiB "
                     f"exported on {self._day.isoformat()} (limit {self.limit_bytes / MIB:.1f} MiB)"
                 )
             return None
