@@ -134,6 +134,7 @@ class BulkExportStream(Stream):
                         if remaining[ckey] == 0:
                             self.finish_window(planned.get(ckey))
                     self.checkpoint()
+                    self._log_progress(event, started)
                 elif isinstance(event, QuotaExhausted):
                     self._on_quota_exhausted(event, in_flight)
                     return
@@ -235,6 +236,15 @@ class BulkExportStream(Stream):
         )
         if self.config.get("on_quota_exhausted", "stop") == "fail":
             raise QuotaExceededError("1029", event.message, f"stream {self.name}")
+
+    def _log_progress(self, ready: ExportReady, started: float) -> None:
+        elapsed = time.monotonic() - started
+        self.logger.info(
+            "%s: %s done, %d records so far (%.0f/s), %d of %d windows",
+            self.name, ready.request.key, self.summary["records"],
+            self.summary["records"] / elapsed if elapsed > 0 else 0.0,
+            self.summary["windows"], self.summary["windows_planned"],
+        )
 
     def _log_summary(self, seconds: float) -> None:
         s = self.summary
