@@ -100,6 +100,7 @@ class FakeMarketo:
                             {"name": "leadId", "dataType": "integer"},
                             {"name": "programId", "dataType": "integer"},
                             {"name": "statusName", "dataType": "string"},
+                            {"name": "updatedAt", "dataType": "datetime"},
                         ]
                     }
                 ],
@@ -142,7 +143,10 @@ class FakeMarketo:
             return _error("1003", "Simulated failure for this window")
         self.creates.append(body)
         export_id = f"job-{next(self._ids)}"
-        content = csv_bytes(body["fields"], self.rows_for(body))
+        columns = list(body["fields"])
+        if "programIds" in flt and "programId" not in columns:
+            columns.insert(0, "programId")  # Marketo's own column for programIds exports
+        content = csv_bytes(columns, self.rows_for(body))
         self.jobs[export_id] = {"body": body, "content": content, "status": "Created"}
         return _ok({"exportId": export_id, "status": "Created", "format": "CSV"})
 
