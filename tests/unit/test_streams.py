@@ -1,4 +1,4 @@
-"""Program batching, REST paging and the 1035 fallbacks of the non-lead streams, on requests-mock."""
+"""Program batching, REST paging and the 1035 fallbacks of the other streams, on requests-mock."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from tests.unit.test_tap import CONFIG
 
 
 def test_batched_keeps_order_drops_duplicates_and_caps_at_ten() -> None:
-    ids = list(range(1, 24)) + [5, 7]
+    ids = [*range(1, 24), 5, 7]
     batches = batched(ids)
     assert [len(b) for b in batches] == [10, 10, 3]
     assert [i for b in batches for i in b] == list(range(1, 24))
@@ -34,19 +34,29 @@ def programs_page(request: requests_mock.request._RequestObjectProxy, total: int
     ids = list(range(offset + 1, min(offset + size, total) + 1))
     if not ids:
         return {"success": True, "warnings": ["No assets found for the given search criteria."]}
-    return {"success": True, "result": [
-        {"id": i, "name": f"P{i}", "createdAt": "2020-01-01T00:00:00Z+0000",
-         "updatedAt": "2020-01-02T00:00:00Z+0000", "folder": {"type": "Folder", "value": 1}}
-        for i in ids
-    ]}
+    return {
+        "success": True,
+        "result": [
+            {
+                "id": i,
+                "name": f"P{i}",
+                "createdAt": "2020-01-01T00:00:00Z+0000",
+                "updatedAt": "2020-01-02T00:00:00Z+0000",
+                "folder": {"type": "Folder", "value": 1},
+            }
+            for i in ids
+        ],
+    }
 
 
 @pytest.mark.parametrize("total", [450, 400, 0])
 def test_programs_are_paged_by_offset_to_the_no_assets_warning(total: int) -> None:
     with requests_mock.Mocker() as mocker:
         FakeMarketo(mocker, lambda body: [])
-        pages = mocker.get(f"{BASE_URL}/rest/asset/v1/programs.json",
-                           json=lambda request, context: programs_page(request, total))
+        pages = mocker.get(
+            f"{BASE_URL}/rest/asset/v1/programs.json",
+            json=lambda request, context: programs_page(request, total),
+        )
         run = run_tap(CONFIG, catalog=catalog_with(CONFIG, only=["programs"]))
     assert run.error is None, run.error
     records = run.records("programs")
@@ -58,20 +68,44 @@ def test_programs_are_paged_by_offset_to_the_no_assets_warning(total: int) -> No
 
 def test_deleted_leads_read_every_page_until_more_result_is_false() -> None:
     pages = [
-        {"result": [{"id": 1, "leadId": 10, "activityDate": "2024-01-02T00:00:00Z",
-                     "activityTypeId": 37, "attributes": []}],
-         "nextPageToken": "t2", "moreResult": True},
+        {
+            "result": [
+                {
+                    "id": 1,
+                    "leadId": 10,
+                    "activityDate": "2024-01-02T00:00:00Z",
+                    "activityTypeId": 37,
+                    "attributes": [],
+                }
+            ],
+            "nextPageToken": "t2",
+            "moreResult": True,
+        },
         {"result": [], "nextPageToken": "t3", "moreResult": True},  # short pages still go on
-        {"result": [{"id": 2, "leadId": 11, "activityDate": "2024-01-03T00:00:00Z",
-                     "activityTypeId": 37, "attributes": []}],
-         "nextPageToken": "t4", "moreResult": False},
+        {
+            "result": [
+                {
+                    "id": 2,
+                    "leadId": 11,
+                    "activityDate": "2024-01-03T00:00:00Z",
+                    "activityTypeId": 37,
+                    "attributes": [],
+                }
+            ],
+            "nextPageToken": "t4",
+            "moreResult": False,
+        },
     ]
     with requests_mock.Mocker() as mocker:
         FakeMarketo(mocker, lambda body: [])
-        token = mocker.get(f"{BASE_URL}/rest/v1/activities/pagingtoken.json",
-                           json={"success": True, "nextPageToken": "t1"})
-        deleted = mocker.get(f"{BASE_URL}/rest/v1/activities/deletedleads.json",
-                             [{"json": {"success": True, **page}} for page in pages])
+        token = mocker.get(
+            f"{BASE_URL}/rest/v1/activities/pagingtoken.json",
+            json={"success": True, "nextPageToken": "t1"},
+        )
+        deleted = mocker.get(
+            f"{BASE_URL}/rest/v1/activities/deletedleads.json",
+            [{"json": {"success": True, **page}} for page in pages],
+        )
         run = run_tap(CONFIG, catalog=catalog_with(CONFIG, only=["deleted_leads"]))
     assert run.error is None, run.error
     assert [r["id"] for r in run.records("deleted_leads")] == [1, 2]
@@ -97,7 +131,9 @@ def test_program_members_export_in_full_per_batch_when_updated_at_is_unsupported
     assert run.error is None, run.error
     exports = [b for b in fake.creates if "programIds" in b["filter"]]
     assert [b["filter"] for b in exports] == [
-        {"programIds": list(range(1, 11))}, {"programIds": [11, 12]}]
+        {"programIds": list(range(1, 11))},
+        {"programIds": [11, 12]},
+    ]
     assert sorted(r["programId"] for r in run.records("program_members")) == list(range(1, 13))
     assert "full on each run" in caplog.text
 
@@ -108,10 +144,12 @@ def test_program_members_use_updated_at_windows_when_supported() -> None:
         fake = FakeMarketo(mocker, member_rows)
         run = run_tap(config, catalog=catalog_with(config, only=["program_members"]))
     assert run.error is None, run.error
-    windows = [b["filter"]["updatedAt"] for b in fake.creates
-               if "programIds" in b["filter"]]
+    windows = [b["filter"]["updatedAt"] for b in fake.creates if "programIds" in b["filter"]]
     assert [w["startAt"] for w in windows] == [
-        "2024-01-01T00:00:00Z", "2024-02-01T00:00:00Z", "2024-03-03T00:00:00Z"]
+        "2024-01-01T00:00:00Z",
+        "2024-02-01T00:00:00Z",
+        "2024-03-03T00:00:00Z",
+    ]
     # Marketo adds the programId column itself with programIds: the tap doesn't ask for it.
     assert all("programId" not in b["fields"] for b in fake.creates)
     state = run.final_state["bookmarks"]["program_members"]
@@ -125,5 +163,7 @@ def test_activities_default_to_every_type_but_delete_lead() -> None:
     assert run.error is None, run.error
     assert fake.creates
     assert all(b["filter"]["activityTypeIds"] == [1] for b in fake.creates)
-    assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", b["filter"]["createdAt"]["endAt"])
-               for b in fake.creates)
+    assert all(
+        re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", b["filter"]["createdAt"]["endAt"])
+        for b in fake.creates
+    )
