@@ -15,7 +15,7 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -245,7 +245,7 @@ def _copy_body(
     """Append the body to `out`, hashing it; the new total. Raises _Truncated on a short body."""
     expected_length = response.headers.get("Content-Length")
     received = 0
-    for chunk in response.iter_content(chunk_size):
+    for chunk in _body_chunks(response, chunk_size):
         if chunk:
             out.write(chunk)
             hasher.update(chunk)
@@ -256,3 +256,22 @@ def _copy_body(
     ):
         raise _Truncated(f"body ended after {received} of {expected_length} bytes")
     return written + received
+
+
+def _body_chunks(response: requests.Response, chunk_size: int) -> Iterator[bytes]:
+    """The body as it arrives, at most `chunk_size` bytes at a time.
+
+    iter_content() waits for a whole chunk and, when the connection drops first, discards the
+    bytes it had already received (urllib3 raises IncompleteRead with them in its buffer): a file
+    smaller than a chunk would always restart from byte 0. read1() hands over what has arrived, so
+    a drop loses nothing and the Range resume starts where the bytes really stopped.
+    """
+    read1 = getattr(response.raw, "read1", None)
+    if read1 is None:
+        yield from response.iter_content(chunk_size)
+        return
+    while True:
+        chunk = read1(chunk_size, decode_content=True)
+        if not chunk:
+            return
+        yield chunk

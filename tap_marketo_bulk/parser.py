@@ -3,6 +3,12 @@
 The file is decoded and split into records by the csv module only: values legitimately hold
 newlines, CR, NUL and U+2028/U+2029, so lines are never split here. Empty values arrive as the
 literal `null` and become None; every other value goes through its column's coercer (schema.py).
+
+Speed: a bulk file has millions of rows, so each row is turned into its dict by one function
+generated for the file's header (`_compile_converter`): a dict display with a conditional per
+column, using C-implemented equivalents of the coercers. Any row it cannot convert is converted
+again by the coercers themselves, which either accept it (e.g. "5.0" for an integer) or raise the
+error naming column, row and value.
 """
 
 from __future__ import annotations
@@ -14,7 +20,18 @@ import sys
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, BinaryIO
 
-from tap_marketo_bulk.schema import build_coercer, keep_text
+from tap_marketo_bulk.schema import (
+    _schema_types,
+    build_coercer,
+    coerce_boolean,
+    coerce_integer,
+    keep_text,
+)
+
+try:  # msgspec comes with singer-sdk[msgspec]; its typed decoders check the JSON type in C.
+    from msgspec.json import Decoder as _JsonDecoder
+except ImportError:  # pragma: no cover - only without the msgspec extra
+    _JsonDecoder = None
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -36,6 +53,11 @@ _MAX_FIELD_CHARS = 64 * 1024 * 1024
 _TEXT_CHUNK_BYTES = 64 * 1024
 
 _MAX_VALUE_CHARS_IN_ERRORS = 200
+
+Converter = Callable[[list[str]], dict[str, Any]]
+
+# Exact-spelling booleans; anything else (" TRUE", "yes") goes to coerce_boolean, which decides.
+_BOOLEAN_BY_EXACT_TEXT = {"true": True, "false": False, "1": True, "0": False}
 
 
 class _NulSubstitution:
@@ -88,6 +110,66 @@ def _coercion_error(
     return ValueError(f"row {row_number} (ending on line {line_number}) could not be converted")
 
 
+def _fast_coercer(
+    coercer: Callable[[str], Any], schema: dict[str, Any]
+) -> Callable[[str], Any] | None:
+    """A C-implemented callable returning what `coercer` returns wherever it succeeds (None for
+    text columns, whose value is the text itself).
+
+    It may reject more than `coercer` does ("5.0" for int, " true" for booleans): such a row is
+    then converted again by the coercers themselves. It must never accept what `coercer` rejects.
+    """
+    if coercer is keep_text:
+        return None
+    if coercer is coerce_integer:
+        return int  # coerce_integer's own first attempt
+    if coercer is coerce_boolean:
+        return _BOOLEAN_BY_EXACT_TEXT.__getitem__
+    if coercer is float:
+        return float
+    if _JsonDecoder is not None:
+        # The JSON coercers (closures) decode with msgspec and check the container type: a typed
+        # decoder does both in C. Same types test as build_coercer's.
+        types = _schema_types(schema)
+        if types == {"object"}:
+            return _JsonDecoder(dict).decode
+        if types == {"array"}:
+            return _JsonDecoder(list).decode
+    return coercer
+
+
+def _compile_converter(
+    names: tuple[str, ...], fast: list[Callable[[str], Any] | None]
+) -> Converter:
+    """`convert(row) -> dict` for this header, e.g. for ("id", "name"):
+
+        def convert(row):
+            v0, v1 = row
+            return {k0: None if v0 == "null" else c0(v0), k1: None if v1 == "null" else v1}
+
+    A dict display is built presized in one step and has no per-column Python loop, which makes
+    it ~2x faster than a comprehension over zip(). Column names and coercers are bound as
+    variables (k0, c0, ...), so no text from the file ever becomes source code. A row of another
+    width fails the unpacking (ValueError), like any value a fast coercer rejects.
+    """
+    namespace: dict[str, Any] = {}
+    items = []
+    null = repr(NULL_TEXT)
+    for index, (name, coerce) in enumerate(zip(names, fast, strict=True)):
+        namespace[f"k{index}"] = name
+        if coerce is None:
+            value = f"v{index}"
+        else:
+            namespace[f"c{index}"] = coerce
+            value = f"c{index}(v{index})"
+        items.append(f"        k{index}: None if v{index} == {null} else {value},")
+    variables = ", ".join(f"v{index}" for index in range(len(names)))
+    lines = ["def convert(row):", f"    {variables}, = row", "    return {", *items, "    }"]
+    source = "\n".join(lines)
+    exec(compile(source, "<tap_marketo_bulk.parser converter>", "exec"), namespace)
+    return namespace["convert"]  # type: ignore[no-any-return]
+
+
 class CsvRecordParser:
     """Turns one stream's export files into record dicts typed by the stream's properties.
 
@@ -101,6 +183,11 @@ class CsvRecordParser:
         self._coercers: dict[str, Callable[[str], Any]] = {
             name: build_coercer(schema) for name, schema in properties.items()
         }
+        self._fast: dict[str, Callable[[str], Any] | None] = {
+            name: _fast_coercer(coercer, properties[name])
+            for name, coercer in self._coercers.items()
+        }
+        self._converters: dict[tuple[str, ...], Converter] = {}
         self._logger = logger or _LOGGER
         self._reported_unknown_columns: set[str] = set()
 
@@ -112,56 +199,68 @@ class CsvRecordParser:
         header's and for a value its column's coercer rejects; UnicodeDecodeError (a ValueError)
         for bytes that are not UTF-8. The caller's stream is left open.
         """
+        # One generator, no nested `yield from`: every level costs each of millions of rows.
         text = io.TextIOWrapper(stream, encoding="utf-8", newline="")  # type: ignore[arg-type]
         text._CHUNK_SIZE = _TEXT_CHUNK_BYTES  # type: ignore[attr-defined]
         try:
-            yield from self._parse_text(text)
+            reader, rows = self._reader(text)
+            header = next((row for row in rows if row), None)
+            if header is None:
+                return
+            names = self._column_names(header)
+            convert = self._converter(names)
+            for row_number, row in enumerate(rows, start=1):
+                try:
+                    record = convert(row)
+                except Exception:  # any rejection: the coercers decide (and name the problem)
+                    record = self._convert_slowly(names, row, row_number, reader.line_num)
+                    if record is None:
+                        continue
+                yield record
         finally:
             # Detach so the wrapper, when garbage collected, does not close the caller's stream
             # (unless the caller closed it already while records were still pending).
             if not text.closed:
                 text.detach()
 
-    def _parse_text(self, text: Iterable[str]) -> Iterator[dict[str, Any]]:
+    @staticmethod
+    def _reader(text: Iterable[str]) -> tuple[Any, Iterator[list[str]]]:
+        """The csv reader (for line numbers) and the rows it yields."""
         if csv.field_size_limit() < _MAX_FIELD_CHARS:
             csv.field_size_limit(_MAX_FIELD_CHARS)
         if _CSV_READS_NUL:
             reader = csv.reader(text)
-            rows: Iterator[list[str]] = reader
-        else:
-            substitution = _NulSubstitution()
-            reader = csv.reader(substitution.lines(text))
-            rows = substitution.rows(reader)
+            return reader, reader
+        substitution = _NulSubstitution()
+        reader = csv.reader(substitution.lines(text))
+        return reader, substitution.rows(reader)
 
-        header = next((row for row in rows if row), None)
-        if header is None:
-            return
-        names = self._column_names(header)
-        width = len(names)
-        # None marks text columns: the loop keeps their str as is instead of calling keep_text.
+    def _converter(self, names: tuple[str, ...]) -> Converter:
+        convert = self._converters.get(names)
+        if convert is None:
+            fast = [self._fast.get(name) for name in names]  # unknown columns: text (None)
+            convert = self._converters[names] = _compile_converter(names, fast)
+        return convert
+
+    def _convert_slowly(
+        self, names: tuple[str, ...], row: list[str], row_number: int, line_number: int
+    ) -> dict[str, Any] | None:
+        """A row the converter rejected: None for a blank line, else its record or the error."""
+        if len(row) != len(names):
+            if not row:  # a blank line carries no value (Marketo writes empties as null)
+                return None
+            raise ValueError(
+                f"row {row_number} (ending on line {line_number} of the file) has "
+                f"{len(row)} fields but the header has {len(names)}: {_shorten(','.join(row))}"
+            )
         coercers = [self._coercers.get(name, keep_text) for name in names]
-        coercers_or_none = [None if coercer is keep_text else coercer for coercer in coercers]
-
-        # The hot loop: locals only, one comprehension per record, no per-column Python loop.
-        # Coercion errors are pinned to their column outside the loop, so the common path pays
-        # nothing for that.
-        null = NULL_TEXT
-        for row_number, row in enumerate(rows, start=1):
-            if len(row) != width:
-                if not row:  # a blank line carries no value (Marketo writes empties as null)
-                    continue
-                raise ValueError(
-                    f"row {row_number} (ending on line {reader.line_num} of the file) has "
-                    f"{len(row)} fields but the header has {width}: {_shorten(','.join(row))}"
-                )
-            try:
-                record = {
-                    name: None if value == null else value if coerce is None else coerce(value)
-                    for name, coerce, value in zip(names, coercers_or_none, row, strict=True)
-                }
-            except (ValueError, TypeError) as exc:
-                raise _coercion_error(names, coercers, row, row_number, reader.line_num) from exc
-            yield record
+        try:
+            return {
+                name: None if value == NULL_TEXT else coerce(value)
+                for name, coerce, value in zip(names, coercers, row, strict=True)
+            }
+        except (ValueError, TypeError) as exc:
+            raise _coercion_error(names, coercers, row, row_number, line_number) from exc
 
     def _column_names(self, header: list[str]) -> tuple[str, ...]:
         names = tuple([header[0].removeprefix(_BOM), *header[1:]])

@@ -51,6 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("--no-smart-lists", action="store_true", help="smart list filters answer 1035")
     add("--legacy-member-booleans", action="store_true",
         help="program member booleans written as 0/1")
+    add("--usage-endpoint", action="store_true",
+        help="serve GET /rest/v1/stats/usage.json (API calls made today, per API user)")
     add("--workdir", default=None, help="where export files go (default: a temp dir)")
     add("--json", action="store_true", help="print the connection details as one JSON line")
     return parser
@@ -70,6 +72,7 @@ def config_from_args(args: argparse.Namespace) -> SandboxConfig:
         updated_at_filter_supported=not args.no_updated_at_filter,
         smart_lists_supported=not args.no_smart_lists,
         legacy_member_booleans=args.legacy_member_booleans,
+        usage_endpoint=args.usage_endpoint,
         host=args.host, port=args.port, workdir=args.workdir,
     )
 

@@ -18,11 +18,13 @@ from urllib.parse import parse_qsl, urlsplit
 from .auth import ConcurrencyGate, RateLimiter, TokenStore, rate_limit_error
 from .bulk_api import BulkEndpoints, bad_gateway
 from .config import Faults, SandboxConfig
-from .envelope import MESSAGES, ApiError, FileSlice, Reply, Request, failure
+from .envelope import MESSAGES, ApiError, FileSlice, Reply, Request, failure, success
 from .rest_api import RestEndpoints, identity
 from .stats import StatsRecorder
+from .timeutil import marketo_day
 
 IDENTITY_PATH = "/identity/oauth/token"
+USAGE_PATH = "/rest/v1/stats/usage.json"
 READ_SIZE = 256 * 1024
 log = logging.getLogger(__name__)
 
@@ -68,6 +70,8 @@ class ApiPipeline:
             return Reply(200, failure(error.code, error.message))
 
     def _route(self, request: Request) -> Reply:
+        if request.path == USAGE_PATH and request.method == "GET" and self._config.usage_endpoint:
+            return Reply(200, self._usage())
         endpoint = self._rest_routes.get(request.path)
         if endpoint is not None and request.method == "GET":
             return Reply(200, endpoint(request))
@@ -75,6 +79,16 @@ class ApiPipeline:
         if answer is None:
             raise ApiError("610", MESSAGES["610"])
         return answer if isinstance(answer, Reply) else Reply(200, answer)
+
+
+    def _usage(self) -> dict[str, Any]:
+        """Marketo's Usage API answer for today: calls counted since the sandbox started (or
+        reset_stats), this one included, the API user named by its client id."""
+        total, per_client = self._stats.api_calls()
+        users = [{"userId": f"{client_id}@sandbox.example", "count": count}
+                 for client_id, count in sorted(per_client.items())]
+        day = marketo_day(time.time())
+        return success([{"date": f"{day}T00:00:00Z", "total": total, "users": users}])
 
 
 class SandboxRequestHandler(BaseHTTPRequestHandler):

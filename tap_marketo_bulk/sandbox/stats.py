@@ -66,6 +66,12 @@ class StatsRecorder:
                     window.popleft()
                 counters.calls_per_20s_max = max(counters.calls_per_20s_max, len(window))
 
+    def api_calls(self) -> tuple[int, dict[str, int]]:
+        """API calls since start (or reset): the instance total and per client id."""
+        with self._lock:
+            per_client = {cid: c.api_calls for cid, c in self._clients.items() if cid}
+            return self._instance.api_calls, per_client
+
     def count(self, client_id: str, name: str, amount: int = 1) -> None:
         """Add to a plain counter (create_calls, tokens_in_query, bytes_downloaded, ...)."""
         with self._lock:

@@ -14,10 +14,14 @@ import typing as t
 from collections import Counter
 from datetime import datetime, timedelta
 
+from singer_sdk.helpers._catalog import pop_deselected_record_properties
 from singer_sdk.helpers.conform import TypeConformanceLevel
+from singer_sdk.mapper import SameRecordTransform
 from singer_sdk.streams import Stream
 
 from tap_marketo_bulk.errors import ExportJobError, QuotaExceededError
+from tap_marketo_bulk.keyset import KeySet
+from tap_marketo_bulk.output import BufferedMsgSpecWriter, RecordWriter
 from tap_marketo_bulk.parser import CsvRecordParser
 from tap_marketo_bulk.scheduler import ExportReady, ExportRequest, JobSubmitted, QuotaExhausted
 from tap_marketo_bulk.windows import Window, format_datetime, parse_datetime, plan_windows
@@ -98,7 +102,22 @@ class BulkExportStream(Stream):
 
     def plan_windows(self, end: datetime) -> list[Window]:
         start = self.window_start()
-        return plan_windows(start, end, int(self.config.get("window_days", 31)))
+        planned = plan_windows(start, end, int(self.config.get("window_days", 31)))
+        resumable = self._in_flight_windows()
+        if not resumable:
+            return planned
+        return [part for window in planned for part in _resume_parts(window, resumable)]
+
+    def _in_flight_windows(self) -> list[Window]:
+        """The windows of the export ids state holds (keys "start/end" or "start/end|...")."""
+        windows = []
+        for key in self.stream_state.get("in_flight") or {}:
+            start, _, end = key.split("|")[0].partition("/")
+            try:
+                windows.append(Window(parse_datetime(start), parse_datetime(end)))
+            except ValueError:
+                continue  # "full" and other non-window keys
+        return windows
 
     # ----- the sync ---------------------------------------------------------------------------
 
@@ -158,23 +177,32 @@ class BulkExportStream(Stream):
         if ready.path is None:
             ready.release()
             return
+        if self._record_writer is not None:
+            # The direct path stamps time_extracted per file (and per STATE_MSG_FREQUENCY rows):
+            # a file may have waited minutes for its export job.
+            self._record_writer.refresh_time()
+        keep = self._key_set_for(seen).add  # True the first time a key comes
         emitted = duplicates = 0
         single_key = key_fields[0] if len(key_fields) == 1 else None
         try:
             with open(ready.path, "rb") as file:
-                for record in parser.parse(file):
-                    key = (
-                        record.get(single_key)
-                        if single_key
-                        else tuple(record.get(k) for k in key_fields)
-                    )
-                    if key in seen:
-                        # Boundary and daylight-saving edge cases return a record twice.
-                        duplicates += 1
-                        continue
-                    seen.add(key)
-                    emitted += 1
-                    yield record
+                records = parser.parse(file)
+                if single_key is not None:
+                    # The loop runs once per row of every file: kept to the bare minimum.
+                    for record in records:
+                        if keep(record.get(single_key)):
+                            emitted += 1
+                            yield record
+                        else:
+                            # Boundary and daylight-saving edge cases return a record twice.
+                            duplicates += 1
+                else:
+                    for record in records:
+                        if keep(tuple(record.get(k) for k in key_fields)):
+                            emitted += 1
+                            yield record
+                        else:
+                            duplicates += 1
         finally:
             ready.release()
         self.summary["records"] += emitted
@@ -183,6 +211,108 @@ class BulkExportStream(Stream):
             self.logger.info(
                 "%s: dropped %d duplicate rows in %s", self.name, duplicates, ready.request.key
             )
+
+    def _key_set_for(self, seen: set[t.Any]) -> KeySet:
+        """The KeySet that stands in for get_records' `seen` set, one per sync.
+
+        A set of 1M activity GUIDs takes ~100 MB; a KeySet ~128 KB (see keyset.py). `seen` stays
+        empty and only marks which sync the KeySet belongs to.
+        """
+        if self._key_set_owner is not seen:
+            self._key_set_owner = seen
+            self._key_set = KeySet()
+        return self._key_set
+
+    # ----- the per-record path ----------------------------------------------------------------
+    # The SDK's per-record path (RecordMessage, stream maps, conformance, utc_now(), a write and
+    # a counter increment per record) costs more than parsing the row. Where none of its
+    # per-record features is in use, records go straight from get_records to RecordWriter, which
+    # writes the same bytes. Stream maps, flattening, partitions, child streams, dry-run limits,
+    # batch mode or a subclass overriding a per-record hook take the SDK's path unchanged.
+
+    _record_writer: RecordWriter | None = None
+    _key_set_owner: set[t.Any] | None = None
+    _key_set: KeySet
+
+    def _sync_records(
+        self, context: dict | None = None, *, write_messages: bool = True
+    ) -> t.Generator[dict, t.Any, t.Any]:
+        writer = self._direct_record_writer(context, write_messages=write_messages)
+        if writer is None:
+            yield from super()._sync_records(context, write_messages=write_messages)
+            return
+        # What Stream._sync_records does for a stream without partitions (context None), with
+        # the record loop replaced. Records are not yielded back: sync(), the only caller that
+        # writes messages, discards them.
+        record_counter = self.get_record_counter()
+        timer = self.get_sync_timer()
+        frequency = self.STATE_MSG_FREQUENCY
+        self._record_writer = writer
+        try:
+            with record_counter, timer:
+                record_counter.with_context({})
+                timer.with_context({})
+                state_partition_context = self._get_state_partition_context(None)
+                self._write_starting_replication_value(None)
+                records = iter(self.get_records(None))
+                if self._has_deselected_properties():
+                    records = self._pop_deselected(records)
+                while True:
+                    # Blocks of STATE_MSG_FREQUENCY rows: the SDK writes a STATE at each multiple.
+                    written = writer.write(records, frequency)
+                    if written:
+                        self.state_manager.is_flushed = False
+                        record_counter.increment(written)
+                    if written < frequency:
+                        break
+                    self._write_state_message()
+                    writer.refresh_time()
+                if state_partition_context is None:
+                    self._finalize_state(self.get_context_state(None))
+        finally:
+            self._record_writer = None
+        self._finalize_state(self.stream_state)
+        self._write_state_message()
+
+    def _direct_record_writer(
+        self, context: dict | None, *, write_messages: bool
+    ) -> RecordWriter | None:
+        """A RecordWriter when records may bypass the SDK's per-record path, else None."""
+        message_writer = self._tap.message_writer
+        if not (
+            write_messages
+            and context is None
+            and isinstance(message_writer, BufferedMsgSpecWriter)
+            and self.selected
+            and not self.partitions
+            and not self.child_streams
+            and self.ABORT_AT_RECORD_COUNT is None
+            and self.TYPE_CONFORMANCE_LEVEL == TypeConformanceLevel.NONE
+        ):
+            return None
+        cls = type(self)
+        for hook, base in _PER_RECORD_HOOKS:
+            if getattr(cls, hook) is not getattr(base, hook):
+                return None
+        maps = self.stream_maps
+        only = maps[0] if len(maps) == 1 else None
+        if (
+            type(only) is not SameRecordTransform
+            or only.stream_alias != self.name
+            or (only.flattening_options and only.flattening_enabled)
+        ):
+            return None
+        return RecordWriter(message_writer, self.name, self._stream_version)
+
+    def _has_deselected_properties(self) -> bool:
+        return any(not selected for breadcrumb, selected in self.mask.items() if breadcrumb)
+
+    def _pop_deselected(self, records: t.Iterable[dict]) -> t.Iterator[dict]:
+        """The SDK's own popping, per record, for the rare catalog that deselects properties."""
+        schema, mask = self.schema, self.mask
+        for record in records:
+            pop_deselected_record_properties(record, schema, mask)
+            yield record
 
     def _checkpoint_key(self, request: ExportRequest) -> str:
         return request.window.key if request.window else self.state_key(request)
@@ -208,9 +338,11 @@ class BulkExportStream(Stream):
         if window is None:
             return
         state = self.stream_state
-        # A window split after repeated failures leaves its original job's entry behind.
+        # Everything up to the bookmark is emitted: entries of windows ending there are stale
+        # (a window split after repeated failures leaves its original job's entry behind).
         in_flight = state.get("in_flight", {})
-        for key in [k for k in in_flight if k.split("|")[0] == window.key]:
+        done = [w for w in self._in_flight_windows() if w.end <= window.end]
+        for key in [k for k in in_flight if k.split("|")[0] in {w.key for w in done}]:
             del in_flight[key]
         state["replication_key"] = self.replication_key
         state["replication_key_value"] = format_datetime(window.end)
@@ -268,6 +400,16 @@ class BulkExportStream(Stream):
         return
 
 
+# Per-record hooks the direct path would skip: a subclass overriding one gets the SDK's path.
+_PER_RECORD_HOOKS: tuple[tuple[str, type], ...] = (
+    ("post_process", Stream),
+    ("_process_record", Stream),
+    ("_generate_record_messages", Stream),
+    ("_write_record_message", Stream),
+    ("_increment_stream_state", BulkExportStream),
+)
+
+
 def raise_no_updated_at(stream: str, setting: str) -> t.NoReturn:
     raise ExportJobError(
         "1035",
@@ -275,3 +417,24 @@ def raise_no_updated_at(stream: str, setting: str) -> t.NoReturn:
         "createdAt (or auto) to export by creation date",
         f"stream {stream}",
     )
+
+
+def _resume_parts(window: Window, resumable: list[Window]) -> list[Window]:
+    """`window` as planned, or, where an earlier run split it, the parts state holds export
+    ids for, with the gaps between them filled: the parts' jobs are re-attached, not redone."""
+    parts = sorted(w for w in resumable if w != window and window.start <= w.start
+                   and w.end <= window.end)
+    if not parts:
+        return [window]
+    out: list[Window] = []
+    cursor = window.start
+    for part in parts:
+        if part.start < cursor:
+            continue  # overlaps a part already taken (a split of a split)
+        if part.start > cursor:
+            out.append(Window(cursor, part.start - ONE_SECOND))
+        out.append(part)
+        cursor = part.end + ONE_SECOND
+    if cursor <= window.end:
+        out.append(Window(cursor, window.end))
+    return out

@@ -5,12 +5,11 @@ from __future__ import annotations
 import typing as t
 from datetime import datetime, timedelta
 
-from tap_marketo_bulk.errors import MarketoError, UnsupportedFilterError
+from tap_marketo_bulk.errors import QuotaExceededError, UnsupportedFilterError
+from tap_marketo_bulk.jobs import ExportJob
 from tap_marketo_bulk.scheduler import ExportRequest
 from tap_marketo_bulk.streams.bulk import BulkExportStream, raise_no_updated_at
 from tap_marketo_bulk.windows import Window
-
-LEADS_CREATE = "/bulk/v1/leads/export/create.json"
 
 
 class LeadsStream(BulkExportStream):
@@ -66,10 +65,10 @@ class LeadsStream(BulkExportStream):
 
     def _check_smart_lists(self, list_filter: dict) -> None:
         supported = probe_filter(
-            self.marketo_tap, LEADS_CREATE, {"fields": ["id"], "format": "CSV"},
+            self.marketo_tap, "leads", {"fields": ["id"], "format": "CSV"},
             lambda _window: list_filter, self.logger,
         )
-        if not supported:
+        if supported is False:
             raise UnsupportedFilterError(
                 "1035",
                 "this Marketo subscription does not support smart list exports; use "
@@ -83,11 +82,14 @@ class LeadsStream(BulkExportStream):
             return "createdAt"
         supported = probe_filter(
             self.marketo_tap,
-            LEADS_CREATE,
+            "leads",
             {"fields": ["id"], "format": "CSV"},
             lambda window: {"updatedAt": window.as_filter()},
             self.logger,
         )
+        if supported is None:
+            # The quota is spent: no job runs today; keep the filter the bookmark was made with.
+            return str(self.stream_state.get("filter") or "updatedAt")
         if supported:
             return "updatedAt"
         if setting == "updatedAt":
@@ -103,26 +105,32 @@ class LeadsStream(BulkExportStream):
 
 def probe_filter(
     tap: t.Any,
-    create_path: str,
+    object_path: str,
     base_body: dict,
     filter_for: t.Callable[[Window], dict],
     logger: t.Any,
-) -> bool:
+) -> bool | None:
     """Does the instance accept this filter? Creates a one-second job and cancels it at once.
 
-    Created jobs cost no quota and no queue slot; cancelling keeps the job list clean.
+    Created jobs cost no quota and no queue slot. The create goes through ExportJob, which
+    reconciles instead of re-sending after an ambiguous answer. None: no telling today (the
+    daily export quota is spent, so no job will be created anyway).
     """
+    if tap.quota.exhausted:
+        return None
     now = tap.end_date.replace(microsecond=0)
     window = Window(now - timedelta(seconds=1), now)
     body = {**base_body, "filter": {**base_body.get("filter", {}), **filter_for(window)}}
+    job = ExportJob(
+        tap.client, object_path, body, label=f"{object_path} filter check", logger=logger,
+        known_export_ids=tap.in_flight_export_ids,
+    )
     try:
-        result = tap.client.post(create_path, json=body, idempotent=False)
+        job.create()
     except UnsupportedFilterError:
         return False
-    export_id = result["result"][0]["exportId"]
-    cancel_path = create_path.replace("create.json", f"{export_id}/cancel.json")
-    try:
-        tap.client.post(cancel_path)
-    except MarketoError as exc:
-        logger.debug("probe job %s not cancelled: %s", export_id, exc)
+    except QuotaExceededError as exc:
+        tap.quota.mark_exhausted(f"Marketo: {exc.message}")
+        return None
+    job.cancel_quietly()
     return True

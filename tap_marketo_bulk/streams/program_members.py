@@ -10,7 +10,6 @@ from tap_marketo_bulk.streams.bulk import BulkExportStream
 from tap_marketo_bulk.streams.leads import probe_filter
 from tap_marketo_bulk.windows import Window
 
-MEMBERS_CREATE = "/bulk/v1/program/members/export/create.json"
 MAX_PROGRAMS_PER_JOB = 10  # Marketo's limit on the programIds filter
 
 
@@ -48,13 +47,15 @@ class ProgramMembersStream(BulkExportStream):
     def incremental(self, first_program: int) -> bool:
         """Probe once per run whether the updatedAt filter is available (1035 when it is not)."""
         if self._incremental is None:
-            self._incremental = probe_filter(
+            supported = probe_filter(
                 self.marketo_tap,
-                MEMBERS_CREATE,
+                self.object_path,
                 {"fields": ["leadId"], "format": "CSV", "filter": {"programId": first_program}},
                 lambda window: {"updatedAt": window.as_filter()},
                 self.logger,
             )
+            # None (quota spent, no job runs today): keep windows, the bookmark stays valid.
+            self._incremental = supported is not False
             if not self._incremental:
                 self.logger.warning(
                     "program_members: this Marketo subscription does not support the updatedAt "

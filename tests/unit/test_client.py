@@ -105,6 +105,25 @@ def test_token_refreshed_shortly_before_expiry(requests_mock, identity, client, 
     assert requests_mock.last_request.headers["Authorization"] == "Bearer tok-2:cd"
 
 
+def test_token_in_its_last_minute_is_not_fetched_again_before_every_call(
+    requests_mock, client, clock
+):
+    # Identity answers with the token it already issued until that one expires: near its end
+    # the same token comes back with less than the 60 s margin left.
+    identity_late = requests_mock.get(IDENTITY, [{"json": token_body("tok-1:ab", 40)},
+                                                 {"json": token_body("tok-1:ab", 30)},
+                                                 {"json": token_body("tok-2:cd", 3599)}])
+    requests_mock.get(BASE + PATH, json=OK)
+    for _ in range(5):
+        client.get(PATH)
+        clock.now += 1
+    assert identity_late.call_count == 1  # used for 10 s of its 40 (a quarter)
+    clock.now += 6
+    client.get(PATH)
+    assert identity_late.call_count == 2  # 30 s left: good for 7.5 s more
+    assert requests_mock.last_request.headers["Authorization"] == "Bearer tok-1:ab"
+
+
 def test_602_refreshes_the_token_and_retries_once(requests_mock, identity, client):
     requests_mock.get(BASE + PATH, [{"json": error_body("602", "Access token expired")},
                                     {"json": OK}])

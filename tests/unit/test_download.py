@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+import http.server
 import io
 import logging
 import re
+import socket
+import threading
 
 import pytest
+import requests_mock
 
 from tap_marketo_bulk.client import MarketoClient
 from tap_marketo_bulk.download import download_export
@@ -187,3 +191,56 @@ def test_endless_drops_without_progress_give_up(requests_mock, client, tmp_path)
     with pytest.raises(ExportJobError) as caught:
         download(client, tmp_path)
     assert "without progress" in str(caught.value)
+
+
+class _CuttingHandler(http.server.BaseHTTPRequestHandler):
+    """file.json over a real socket: the first answer sends `cut` bytes, then drops the line."""
+
+    protocol_version = "HTTP/1.1"
+    cut = 0
+    ranges: list[str | None]
+
+    def do_GET(self) -> None:
+        header = self.headers.get("Range")
+        self.ranges.append(header)
+        start = int(re.match(r"bytes=(\d+)-", header).group(1)) if header else 0
+        body = DATA[start:]
+        self.send_response(206 if header else 200)
+        self.send_header("Content-Type", "text/csv;charset=UTF-8")
+        self.send_header("Content-Length", str(len(body)))
+        if header:
+            self.send_header("Content-Range", f"bytes {start}-{SIZE - 1}/{SIZE}")
+        self.end_headers()
+        if len(self.ranges) == 1:  # the first answer: part of the body, then the line is cut
+            self.wfile.write(body[: self.cut])
+            self.wfile.flush()
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.mark.parametrize("cut", [3_000, SIZE // 2])
+def test_bytes_received_before_a_drop_are_kept_with_large_chunks(tmp_path, cut):
+    # Production reads 1 MiB chunks over a real socket: a file smaller than that, cut midway,
+    # resumes at the cut (every byte received is kept) instead of starting over from byte 0.
+    handler = type("Handler", (_CuttingHandler,), {"cut": cut, "ranges": []})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        with requests_mock.Mocker(real_http=True) as mocker:
+            mocker.get(f"{base}/identity/oauth/token",
+                       json={"access_token": "tok", "expires_in": 3600})
+            client = MarketoClient(base, "id", "secret", sleep=lambda s: None)
+            path = download_export(client, "leads", "e1", tmp_path / "e1.csv", file_size=SIZE,
+                                   checksum=CHECKSUM, logger=LOG)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert path.read_bytes() == DATA
+    assert handler.ranges == [None, f"bytes={cut}-"]

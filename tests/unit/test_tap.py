@@ -11,7 +11,15 @@ from pathlib import Path
 import pytest
 import requests_mock
 
-from tests.unit.fake_marketo import BASE_URL, CLIENT_ID, CLIENT_SECRET, TOKEN, FakeMarketo
+from tests.unit.fake_marketo import (
+    BASE_URL,
+    CLIENT_ID,
+    CLIENT_SECRET,
+    LEAD_FIELDS,
+    TOKEN,
+    FakeMarketo,
+    csv_bytes,
+)
 from tests.unit.tap_runner import catalog_with, run_tap
 
 CONFIG = {
@@ -237,3 +245,43 @@ def test_bad_config_ends_with_one_line_naming_the_setting(
     assert setting in lines[-1]
     assert "Traceback" not in done.stderr
     assert CLIENT_SECRET not in done.stderr + done.stdout
+
+
+def test_rerun_reattaches_the_parts_of_a_window_split_in_an_earlier_run(
+    leads_catalog: dict,
+) -> None:
+    part = {"startAt": "2024-02-01T00:00:00Z", "endAt": "2024-02-16T11:59:59Z"}
+    state = {
+        "bookmarks": {
+            "leads": {
+                "replication_key": "updatedAt",
+                "replication_key_value": "2024-01-31T23:59:59Z",
+                "filter": "updatedAt",
+                # The whole window 2 failed twice (stale) and its first half is in flight.
+                "in_flight": {
+                    "2024-02-01T00:00:00Z/2024-03-02T23:59:59Z": "job-failed",
+                    f"{part['startAt']}/{part['endAt']}": "job-77",
+                },
+            }
+        }
+    }
+    fields = [f["name"] for f in LEAD_FIELDS if f["dataType"] != "formula"]
+    body = {"fields": fields, "filter": {"updatedAt": part}}
+    with requests_mock.Mocker() as mocker:
+        fake = FakeMarketo(mocker, rows_for)
+        fake.jobs["job-77"] = {
+            "body": body,
+            "status": "Completed",
+            "content": csv_bytes(fields, rows_for(body)),
+        }
+        run = run_tap(CONFIG, state=state, catalog=leads_catalog)
+    assert run.error is None, run.error
+    windows = [b["filter"]["updatedAt"] for b in fake.lead_creates() if b["fields"] != ["id"]]
+    assert windows == [  # no job for the half that was in flight: it was downloaded
+        {"startAt": "2024-02-16T12:00:00Z", "endAt": "2024-03-02T23:59:59Z"},
+        {"startAt": "2024-03-03T00:00:00Z", "endAt": "2024-03-03T23:59:59Z"},
+    ]
+    assert sorted(r["id"] for r in run.records("leads")) == [2, 3, 4]
+    final = run.final_state["bookmarks"]["leads"]
+    assert final["in_flight"] == {}
+    assert final["replication_key_value"] == CONFIG["end_date"]
