@@ -8,6 +8,16 @@ from collections import Counter
 from tap_marketo_bulk.sandbox import Sandbox
 from tests.unit.tap_runner import TapRun, catalog_with, run_tap
 
+# Stream -> primary key columns, as a loader must see them (tests check them against the catalog).
+STREAM_KEYS: dict[str, tuple[str, ...]] = {
+    "leads": ("id",),
+    "activities": ("marketoGUID",),
+    "program_members": ("leadId", "programId"),
+    "programs": ("id",),
+    "activity_types": ("id",),
+    "deleted_leads": ("id",),
+}
+
 __all__ = ["TapRun", "catalog_with", "duplicates", "run_tap", "tap_config"]
 
 

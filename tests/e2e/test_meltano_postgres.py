@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from tests.e2e.harness import STREAM_KEYS as KEYS
+
 if TYPE_CHECKING:
     from tap_marketo_bulk.sandbox import Sandbox
     from tests.conftest import MeltanoProject
@@ -49,15 +51,6 @@ SANDBOX = {
     # keeps its own call limit (below), so the sandbox's limit is out of the way.
     "status_refresh_seconds": 0.02,
     "max_calls_per_20s": 100_000,
-}
-# Stream -> primary key columns (the tap's key_properties; checked against the catalog below).
-KEYS = {
-    "leads": ("id",),
-    "activities": ("marketoGUID",),
-    "program_members": ("leadId", "programId"),
-    "programs": ("id",),
-    "activity_types": ("id",),
-    "deleted_leads": ("id",),
 }
 RUN_TIMEOUT = 600
 STATE_ID = "dev:tap-marketo-bulk-to-target-postgres"
@@ -175,9 +168,7 @@ class Db:
 
     def leads_with_other_updated_at(self, leads: list[dict[str, Any]]) -> list[int]:
         loaded = dict(self.rows(f'SELECT id, "updatedAt" FROM {self.table("leads")}'))
-        return [
-            r["id"] for r in leads if parse_ts(loaded[r["id"]]) != parse_ts(r["updatedAt"])
-        ]
+        return [r["id"] for r in leads if parse_ts(loaded[r["id"]]) != parse_ts(r["updatedAt"])]
 
     def tables(self) -> set[str]:
         return {
@@ -225,8 +216,12 @@ def state_of(project: MeltanoProject, env: Mapping[str, str]) -> dict[str, Any]:
 def timed_run(project: MeltanoProject, env: Mapping[str, str]) -> float:
     started = time.monotonic()
     project.check(
-        "--environment=dev", "run", "tap-marketo-bulk", "target-postgres",
-        env=env, timeout=RUN_TIMEOUT,
+        "--environment=dev",
+        "run",
+        "tap-marketo-bulk",
+        "target-postgres",
+        env=env,
+        timeout=RUN_TIMEOUT,
     )
     return time.monotonic() - started
 
@@ -293,9 +288,11 @@ def test_meltano_run_to_postgres_then_incremental(
                         ok = sql_type in INTEGER_TYPES | NUMBER_TYPES
                     elif isinstance(value, (dict, list)):
                         ok = sql_type in JSON_TYPES | {"ARRAY"}
-                    elif isinstance(value, str) and re.fullmatch(
-                        r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", value
-                    ) and name in {"createdAt", "updatedAt", "activityDate"}:
+                    elif (
+                        isinstance(value, str)
+                        and re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", value)
+                        and name in {"createdAt", "updatedAt", "activityDate"}
+                    ):
                         ok = sql_type in TIMESTAMP_TYPES
                     else:
                         continue
@@ -321,7 +318,10 @@ def test_meltano_run_to_postgres_then_incremental(
 
     # ---- the sandbox changes; second run: only the changes ----------------------------------
     touched = sb.mutate(
-        new_leads=25, updated_leads=40, new_activities=120, updated_members=10,
+        new_leads=25,
+        updated_leads=40,
+        new_activities=120,
+        updated_members=10,
         between=("2024-05-01T00:00:00Z", MUTATION_END),
     )
     env2 = {**env, "TAP_MARKETO_BULK_END_DATE": MUTATION_END}
