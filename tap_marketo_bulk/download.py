@@ -94,7 +94,12 @@ class DownloadDir:
         return self._path / f"{safe}.csv"
 
     def cleanup(self) -> None:
-        """Remove the temporary directory (a directory given by the caller is left alone)."""
+        """Remove the temporary directory (a directory given by the caller is left alone).
+
+        Every slot is free again: files a consumer walked away from must not block the next run.
+        """
+        with self._lock:
+            self._held = 0
         if self._path is not None and self._given is None:
             shutil.rmtree(self._path, ignore_errors=True)
             self._path = None

@@ -21,8 +21,12 @@ from itertools import islice
 
 from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.contrib.msgspec import encoder as sdk_encoder
+from singer_sdk.helpers._catalog import pop_deselected_record_properties
+from singer_sdk.helpers.conform import TypeConformanceLevel
+from singer_sdk.mapper import SameRecordTransform
 from singer_sdk.singerlib.encoding.simple import Message
 from singer_sdk.singerlib.messages import SingerMessageType
+from singer_sdk.streams import Stream
 
 # Pending records are handed to stdout once they reach this size: a write syscall per ~300
 # activity rows instead of one per row, and a bounded amount of memory.
@@ -96,3 +100,71 @@ class RecordWriter:
             # On an error too: the records written so far were emitted, as the SDK would have.
             writer.write_pending()
         return written
+
+
+# Stream methods run per record by the SDK's path: a stream overriding one needs that path.
+_PER_RECORD_HOOKS = (
+    "post_process",
+    "_process_record",
+    "_generate_record_messages",
+    "_write_record_message",
+)
+
+
+def direct_record_writer(
+    stream: Stream, context: dict | None, *, write_messages: bool
+) -> RecordWriter | None:
+    """A RecordWriter for `stream` when its records may skip the SDK's per-record path.
+
+    That path adds nothing to a record when: messages are written, by BufferedMsgSpecWriter; the
+    stream has no partitions, no child streams, no dry-run record limit, no type conformance and
+    no per-record hook of its own; and its only stream map is the default one, without
+    flattening (stream maps, filters and aliases need the SDK's path). Deselected properties are
+    handled by `without_deselected_properties`.
+    """
+    message_writer = stream._tap.message_writer
+    if not (
+        write_messages
+        and context is None
+        and isinstance(message_writer, BufferedMsgSpecWriter)
+        and stream.selected
+        and not stream.partitions
+        and not stream.child_streams
+        and stream.ABORT_AT_RECORD_COUNT is None
+        and stream.TYPE_CONFORMANCE_LEVEL == TypeConformanceLevel.NONE
+    ):
+        return None
+    cls = type(stream)
+    if any(getattr(cls, hook) is not getattr(Stream, hook) for hook in _PER_RECORD_HOOKS):
+        return None
+    maps = stream.stream_maps
+    only = maps[0] if len(maps) == 1 else None
+    if (
+        type(only) is not SameRecordTransform
+        or only.stream_alias != stream.name
+        or (only.flattening_options and only.flattening_enabled)
+    ):
+        return None
+    return RecordWriter(message_writer, stream.name, stream._stream_version)
+
+
+def without_deselected_properties(
+    stream: Stream, records: t.Iterator[dict[str, t.Any]]
+) -> t.Iterator[dict[str, t.Any]]:
+    """`records`, or, when the catalog deselects any property, each with the SDK's own popping.
+
+    Bulk streams request only selected columns, so in practice this serves nested properties
+    (keys of activity `attributes`) deselected in the catalog.
+    """
+    schema, mask = stream.schema, stream.mask
+    if all(selected for breadcrumb, selected in mask.items() if breadcrumb):
+        return records
+    return _popping(records, schema, mask)
+
+
+def _popping(
+    records: t.Iterator[dict[str, t.Any]], schema: dict, mask: t.Any
+) -> t.Iterator[dict[str, t.Any]]:
+    for record in records:
+        pop_deselected_record_properties(record, schema, mask)
+        yield record

@@ -18,7 +18,7 @@ import io
 import logging
 import sys
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, NoReturn
 
 from tap_marketo_bulk.schema import (
     _schema_types,
@@ -28,10 +28,10 @@ from tap_marketo_bulk.schema import (
     keep_text,
 )
 
-try:  # msgspec comes with singer-sdk[msgspec]; its typed decoders check the JSON type in C.
+try:  # msgspec comes with singer-sdk[msgspec]; schema.py's JSON coercers decode with it too.
     from msgspec.json import Decoder as _JsonDecoder
 except ImportError:  # pragma: no cover - only without the msgspec extra
-    _JsonDecoder = None
+    _JsonDecoder = None  # type: ignore[assignment,misc]
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -110,11 +110,13 @@ def _coercion_error(
     return ValueError(f"row {row_number} (ending on line {line_number}) could not be converted")
 
 
-def _fast_coercer(
-    coercer: Callable[[str], Any], schema: dict[str, Any]
-) -> Callable[[str], Any] | None:
-    """A C-implemented callable returning what `coercer` returns wherever it succeeds (None for
-    text columns, whose value is the text itself).
+FastCoercer = tuple[Callable[[str], Any], type | None]  # (callable, exact type it must return)
+
+
+def _fast_coercer(coercer: Callable[[str], Any], schema: dict[str, Any]) -> FastCoercer | None:
+    """A C-implemented callable returning what `coercer` returns wherever it succeeds, and the
+    exact type its result must have to count as success (None: any); None for text columns,
+    whose value is the text itself.
 
     It may reject more than `coercer` does ("5.0" for int, " true" for booleans): such a row is
     then converted again by the coercers themselves. It must never accept what `coercer` rejects.
@@ -122,37 +124,54 @@ def _fast_coercer(
     if coercer is keep_text:
         return None
     if coercer is coerce_integer:
-        return int  # coerce_integer's own first attempt
+        return int, None  # coerce_integer's own first attempt
     if coercer is coerce_boolean:
-        return _BOOLEAN_BY_EXACT_TEXT.__getitem__
+        return _BOOLEAN_BY_EXACT_TEXT.__getitem__, None
     if coercer is float:
-        return float
+        return float, None
     if _JsonDecoder is not None:
-        # The JSON coercers (closures) decode with msgspec and check the container type: a typed
-        # decoder does both in C. Same types test as build_coercer's.
+        # The JSON coercers (closures) decode with msgspec, then check the container type.
+        # An untyped decoder plus an exact type test is faster than a typed Decoder(dict).
+        # Same types test as build_coercer's.
         types = _schema_types(schema)
         if types == {"object"}:
-            return _JsonDecoder(dict).decode
+            return _JsonDecoder().decode, dict
         if types == {"array"}:
-            return _JsonDecoder(list).decode
-    return coercer
+            return _JsonDecoder().decode, list
+    return coercer, None
 
 
-def _compile_converter(
-    names: tuple[str, ...], fast: list[Callable[[str], Any] | None]
-) -> Converter:
-    """`convert(row) -> dict` for this header, e.g. for ("id", "name"):
+def _accepts(fast: FastCoercer, text: str) -> bool:
+    coerce, expected = fast
+    try:
+        value = coerce(text)
+    except Exception:
+        return False
+    return expected is None or value.__class__ is expected
+
+
+def _reject() -> NoReturn:
+    raise ValueError("not the expected JSON type")  # the coercer then names the value
+
+
+def _compile_converter(names: tuple[str, ...], fast: list[FastCoercer | None]) -> Converter:
+    """`convert(row) -> dict` for this header, e.g. for ("id", "name", "attributes"):
 
         def convert(row):
-            v0, v1 = row
-            return {k0: None if v0 == "null" else c0(v0), k1: None if v1 == "null" else v1}
+            v0, v1, v2 = row
+            return {
+                k0: None if v0 == "null" else c0(v0),
+                k1: None if v1 == "null" else v1,
+                k2: None if v2 == "null" else (
+                    x2 if (x2 := c2(v2)).__class__ is t2 else reject()),
+            }
 
     A dict display is built presized in one step and has no per-column Python loop, which makes
-    it ~2x faster than a comprehension over zip(). Column names and coercers are bound as
-    variables (k0, c0, ...), so no text from the file ever becomes source code. A row of another
-    width fails the unpacking (ValueError), like any value a fast coercer rejects.
+    it ~2x faster than a comprehension over zip(). Column names, coercers and types are bound as
+    variables (k0, c0, t0, ...), so no text from the file ever becomes source code. A row of
+    another width fails the unpacking (ValueError), like any value a fast coercer rejects.
     """
-    namespace: dict[str, Any] = {}
+    namespace: dict[str, Any] = {"reject": _reject}
     items = []
     null = repr(NULL_TEXT)
     for index, (name, coerce) in enumerate(zip(names, fast, strict=True)):
@@ -160,8 +179,11 @@ def _compile_converter(
         if coerce is None:
             value = f"v{index}"
         else:
-            namespace[f"c{index}"] = coerce
+            namespace[f"c{index}"], expected = coerce
             value = f"c{index}(v{index})"
+            if expected is not None:
+                namespace[f"t{index}"] = expected
+                value = f"(x{index} if (x{index} := {value}).__class__ is t{index} else reject())"
         items.append(f"        k{index}: None if v{index} == {null} else {value},")
     variables = ", ".join(f"v{index}" for index in range(len(names)))
     lines = ["def convert(row):", f"    {variables}, = row", "    return {", *items, "    }"]
@@ -183,7 +205,7 @@ class CsvRecordParser:
         self._coercers: dict[str, Callable[[str], Any]] = {
             name: build_coercer(schema) for name, schema in properties.items()
         }
-        self._fast: dict[str, Callable[[str], Any] | None] = {
+        self._fast: dict[str, FastCoercer | None] = {
             name: _fast_coercer(coercer, properties[name])
             for name, coercer in self._coercers.items()
         }
@@ -216,6 +238,7 @@ class CsvRecordParser:
                     record = self._convert_slowly(names, row, row_number, reader.line_num)
                     if record is None:
                         continue
+                    convert = self._relaxed_converter(names, row)
                 yield record
         finally:
             # Detach so the wrapper, when garbage collected, does not close the caller's stream
@@ -241,6 +264,23 @@ class CsvRecordParser:
             fast = [self._fast.get(name) for name in names]  # unknown columns: text (None)
             convert = self._converters[names] = _compile_converter(names, fast)
         return convert
+
+    def _relaxed_converter(self, names: tuple[str, ...], row: list[str]) -> Converter:
+        """After a row only the coercers could convert: the converter, with the columns whose
+        fast coercer rejected a valid value now using their coercer.
+
+        A column where Marketo writes every integer as "5.0" would otherwise send every row
+        down the slow path; a column changes at most once per parser.
+        """
+        relaxed = False
+        for name, value in zip(names, row, strict=True):
+            fast = self._fast.get(name)
+            if fast is not None and value != NULL_TEXT and not _accepts(fast, value):
+                self._fast[name] = (self._coercers[name], None)
+                relaxed = True
+        if relaxed:
+            self._converters.pop(names, None)
+        return self._converter(names)
 
     def _convert_slowly(
         self, names: tuple[str, ...], row: list[str], row_number: int, line_number: int

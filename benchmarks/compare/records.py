@@ -23,7 +23,7 @@ import json
 import math
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -267,12 +267,3 @@ def merge_records(*outputs: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
         for stream, rows in output["records"].items():
             merged[stream].extend(rows)
     return dict(merged)
-
-
-def summarize(results: Iterable[dict[str, Any]]) -> str:
-    parts = []
-    for stream, result in results:
-        parts.append(f"{stream}: {result['unique']}/{result['truth']} missing {result['missing']}"
-                     f" extra {result['extra']} dup {result['duplicates']}"
-                     f" changed {result['changed_records']}")
-    return "; ".join(parts)

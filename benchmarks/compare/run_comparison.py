@@ -39,7 +39,6 @@ import subprocess
 import sys
 import threading
 import time
-import venv
 from dataclasses import dataclass, field
 from importlib.metadata import version as dist_version
 from pathlib import Path
@@ -50,7 +49,7 @@ ROOT = HERE.parents[1]
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT))
 
-from records import compare_stream, merge_records, parse_output  # noqa: E402
+from records import KEYS, compare_stream, merge_records, parse_output  # noqa: E402
 
 from tap_marketo_bulk.sandbox import Sandbox, SandboxConfig  # noqa: E402
 
@@ -392,6 +391,7 @@ class Context:
                  catalogs: dict, work: Path) -> None:
         self.args, self.cfg, self.pythons, self.catalogs, self.work = (args, cfg, pythons,
                                                                        catalogs, work)
+        self.baseline_outputs: dict[str, dict[str, Any]] = {}  # variant key -> parsed output
 
     def catalog(self, variant: Variant, sb: Sandbox) -> dict:
         return select_catalog(variant, self.catalogs[variant.family], type_slug_map(sb))
@@ -401,6 +401,7 @@ def scenario_baseline(ctx: Context, variant: Variant) -> dict[str, Any]:
     with Sandbox(ctx.cfg) as sb:
         outcome = run_tap(variant, sb, ctx.cfg, ctx.pythons, ctx.catalog(variant, sb),
                           ctx.work / "baseline" / variant.key, ctx.args.run_timeout)
+        ctx.baseline_outputs[variant.key] = outcome.output
         return measure(variant, sb, outcome)
 
 
@@ -411,7 +412,37 @@ def scenario_corrupt(ctx: Context, variant: Variant) -> dict[str, Any]:
                           ctx.work / "corrupt" / variant.key, ctx.args.run_timeout)
         result = measure(variant, sb, outcome)
         result["fault_fired"] = sb.faults.corrupt_download == 0
-        return result
+    # The truth comparison can't tell the damage from the tap's usual value changes, so the
+    # rows are also compared with the same tap's fault-free run: any difference is the damage.
+    if variant.key not in ctx.baseline_outputs:
+        say("  (fault-free run of the same variant for reference)")
+        scenario_baseline(ctx, variant)
+    result["vs_fault_free_run"] = diff_outputs(ctx.baseline_outputs[variant.key], outcome.output)
+    return result
+
+
+def diff_outputs(reference: dict[str, Any], other: dict[str, Any]) -> dict[str, Any]:
+    """Per stream: keys only in one run, and records whose values differ (first examples)."""
+    out = {}
+    for stream, rows in reference["records"].items():
+        key_of = KEYS[stream]
+        ref = {}
+        for row in rows:
+            ref.setdefault(key_of(row), row)
+        got = {}
+        for row in other["records"].get(stream, []):
+            got.setdefault(key_of(row), row)
+        changed = [k for k in got if k in ref and got[k] != ref[k]]
+        examples = []
+        for key in changed[:3]:
+            for name, value in got[key].items():
+                if value != ref[key].get(name):
+                    examples.append({"key": repr(key), "field": name,
+                                     "fault_free": repr(ref[key].get(name))[:80],
+                                     "emitted": repr(value)[:80]})
+        out[stream] = {"changed": len(changed), "missing": len(set(ref) - set(got)),
+                       "extra": len(set(got) - set(ref)), "examples": examples}
+    return out
 
 
 def scenario_quota(ctx: Context, variant: Variant) -> dict[str, Any]:
@@ -505,33 +536,54 @@ def markdown(results: dict[str, Any]) -> str:
                 f"{r['stats']['calls_per_20s_max']} | {r['stats']['tokens_in_query']} | "
                 f"{fmt_stream(c.get('leads'))} | {fmt_stream(c.get('activities'))} | "
                 f"{fmt_stream(c.get('program_members'))} |")
+        lines += ["", "Value differences from the truth (baseline; fields, records affected, "
+                  "first example):", ""]
+        for r in base:
+            for stream, c in r["correctness"].items():
+                if not c["changed_records"]:
+                    continue
+                example = c["examples"][0] if c["examples"] else {}
+                lines.append(f"- {r['tap']}{' — ' + r['note'] if r['note'] else ''}, {stream}: "
+                             + ", ".join(f"{k} {v}" for k, v in c["changed_fields"].items())
+                             + (f"; e.g. {example.get('field')} {example.get('truth')} -> "
+                                f"{example.get('emitted')}" if example else ""))
         lines.append("")
     corrupt = results["scenarios"].get("corrupt")
     if corrupt:
         lines += ["## Corrupted download (one character changed, sha256 differs)", "",
-                  "| variant | exit | file downloads | jobs | checksum in log | leads | "
-                  "activities |", "|---|---|---|---|---|---|---|"]
+                  "| variant | exit | file downloads (fault-free run) | checksum in log | "
+                  "rows differing from its fault-free run | example |",
+                  "|---|---|---|---|---|---|"]
         for r in corrupt:
-            c = r["correctness"]
             noticed = "; ".join(r["log"]["checksum_lines"][:1]) or "none"
+            noticed = re.sub(r"^\S+ \S+ \| \w+\s+\| \S+\s+\| ", "", noticed)[:110]
+            diff = r.get("vs_fault_free_run", {})
+            differing = ", ".join(f"{s}: {d['changed']} changed, {d['missing']} missing, "
+                                  f"{d['extra']} extra" for s, d in diff.items())
+            example = next((e for d in diff.values() for e in d["examples"]), None)
+            example_text = (f"{example['field']} {example['fault_free']} -> {example['emitted']}"
+                            if example else "-")
+            reference = next((b["stats"]["file_calls"] for b in base or []
+                              if b["variant"] == r["variant"]), "?")
             lines.append(
-                f"| {r['tap']} | {r['exit_code']} | {r['stats']['file_calls']} | "
-                f"{fmt_jobs(r['jobs'])} | {noticed} | {fmt_stream(c.get('leads'))} | "
-                f"{fmt_stream(c.get('activities'))} |")
+                f"| {r['tap']} | {r['exit_code']} | {r['stats']['file_calls']} ({reference}) | "
+                f"{noticed} | {differing} | {example_text} |")
         lines.append("")
     quota = results["scenarios"].get("quota")
     if quota:
         lines += ["## Daily quota (1029) used up after 3 completed jobs, then resumed", "",
                   "| variant | exit | traceback | 1029 answers | calls after quota | "
-                  "records before stop | resume exit | after resume: leads | activities |",
-                  "|---|---|---|---|---|---|---|---|---|"]
+                  "jobs never enqueued | records before stop | resume exit | "
+                  "both runs: leads | activities |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
         for r in quota:
             u = r["resume"]["union_correctness"]
             before = sum(v for k, v in r["records_per_stream"].items()
                          if k == "leads" or k.startswith("activities"))
             lines.append(
                 f"| {r['tap']} | {r['exit_code']} | {'yes' if r['log']['traceback'] else 'no'} "
-                f"| {r['errors_1029']} | {r['api_calls_after_quota']} | {before} | "
+                f"| {r['errors_1029']} | {r['api_calls_after_quota']} | "
+                f"{r['jobs']['never_enqueued']} | {before} | "
                 f"{r['resume']['exit_code']} | {fmt_stream(u.get('leads'))} | "
                 f"{fmt_stream(u.get('activities'))} |")
         lines.append("")
@@ -559,7 +611,13 @@ def main(argv: list[str] | None = None) -> int:
     add("--max-calls-per-20s", type=int, default=100000,
         help="sandbox rate limit (default generous: polling is compressed 300x)")
     add("--run-timeout", type=float, default=1800.0, help="seconds before a tap run is killed")
+    add("--render", metavar="JSON", help="only rewrite the Markdown from a results JSON file")
     args = parser.parse_args(argv)
+    if args.render:
+        report = markdown(json.loads(Path(args.render).read_text()))
+        (Path(args.render).parent / "latest.md").write_text(report + "\n")
+        print(report)
+        return 0
 
     scenarios = [s for s in args.only.split(",") if s]
     families = {f for f in args.taps.split(",") if f}
@@ -575,7 +633,10 @@ def main(argv: list[str] | None = None) -> int:
     commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
                             capture_output=True, text=True, check=False).stdout.strip()
     if commit:
-        versions["tap-marketo-bulk"] += f" ({commit})"
+        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--",
+                                "tap_marketo_bulk", ":!tap_marketo_bulk/sandbox"],
+                               capture_output=True, text=True, check=False).stdout.strip()
+        versions["tap-marketo-bulk"] += f" ({commit}{' + uncommitted changes' if dirty else ''})"
     for family in ("singer", "airbyte"):
         if family in families:
             pythons[family] = ensure_venv(Path(args.venvs), family, args.latest, args.python)

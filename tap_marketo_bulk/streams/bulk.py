@@ -14,14 +14,16 @@ import typing as t
 from collections import Counter
 from datetime import datetime, timedelta
 
-from singer_sdk.helpers._catalog import pop_deselected_record_properties
 from singer_sdk.helpers.conform import TypeConformanceLevel
-from singer_sdk.mapper import SameRecordTransform
 from singer_sdk.streams import Stream
 
 from tap_marketo_bulk.errors import ExportJobError, QuotaExceededError
 from tap_marketo_bulk.keyset import KeySet
-from tap_marketo_bulk.output import BufferedMsgSpecWriter, RecordWriter
+from tap_marketo_bulk.output import (
+    RecordWriter,
+    direct_record_writer,
+    without_deselected_properties,
+)
 from tap_marketo_bulk.parser import CsvRecordParser
 from tap_marketo_bulk.scheduler import ExportReady, ExportRequest, JobSubmitted, QuotaExhausted
 from tap_marketo_bulk.windows import Window, format_datetime, parse_datetime, plan_windows
@@ -228,7 +230,8 @@ class BulkExportStream(Stream):
     # a counter increment per record) costs more than parsing the row. Where none of its
     # per-record features is in use, records go straight from get_records to RecordWriter, which
     # writes the same bytes. Stream maps, flattening, partitions, child streams, dry-run limits,
-    # batch mode or a subclass overriding a per-record hook take the SDK's path unchanged.
+    # batch mode or a subclass overriding a per-record hook take the SDK's path unchanged (see
+    # output.direct_record_writer).
 
     _record_writer: RecordWriter | None = None
     _key_set_owner: set[t.Any] | None = None
@@ -254,9 +257,7 @@ class BulkExportStream(Stream):
                 timer.with_context({})
                 state_partition_context = self._get_state_partition_context(None)
                 self._write_starting_replication_value(None)
-                records = iter(self.get_records(None))
-                if self._has_deselected_properties():
-                    records = self._pop_deselected(records)
+                records = without_deselected_properties(self, iter(self.get_records(None)))
                 while True:
                     # Blocks of STATE_MSG_FREQUENCY rows: the SDK writes a STATE at each multiple.
                     written = writer.write(records, frequency)
@@ -278,41 +279,10 @@ class BulkExportStream(Stream):
         self, context: dict | None, *, write_messages: bool
     ) -> RecordWriter | None:
         """A RecordWriter when records may bypass the SDK's per-record path, else None."""
-        message_writer = self._tap.message_writer
-        if not (
-            write_messages
-            and context is None
-            and isinstance(message_writer, BufferedMsgSpecWriter)
-            and self.selected
-            and not self.partitions
-            and not self.child_streams
-            and self.ABORT_AT_RECORD_COUNT is None
-            and self.TYPE_CONFORMANCE_LEVEL == TypeConformanceLevel.NONE
-        ):
+        # A subclass bookmarking per record again needs the SDK's per-record state increments.
+        if type(self)._increment_stream_state is not BulkExportStream._increment_stream_state:
             return None
-        cls = type(self)
-        for hook, base in _PER_RECORD_HOOKS:
-            if getattr(cls, hook) is not getattr(base, hook):
-                return None
-        maps = self.stream_maps
-        only = maps[0] if len(maps) == 1 else None
-        if (
-            type(only) is not SameRecordTransform
-            or only.stream_alias != self.name
-            or (only.flattening_options and only.flattening_enabled)
-        ):
-            return None
-        return RecordWriter(message_writer, self.name, self._stream_version)
-
-    def _has_deselected_properties(self) -> bool:
-        return any(not selected for breadcrumb, selected in self.mask.items() if breadcrumb)
-
-    def _pop_deselected(self, records: t.Iterable[dict]) -> t.Iterator[dict]:
-        """The SDK's own popping, per record, for the rare catalog that deselects properties."""
-        schema, mask = self.schema, self.mask
-        for record in records:
-            pop_deselected_record_properties(record, schema, mask)
-            yield record
+        return direct_record_writer(self, context, write_messages=write_messages)
 
     def _checkpoint_key(self, request: ExportRequest) -> str:
         return request.window.key if request.window else self.state_key(request)
@@ -398,16 +368,6 @@ class BulkExportStream(Stream):
         # Bookmarks are finished windows (see finish_window), never a record's value: records
         # within a window are unordered and a window is only done once its whole file is emitted.
         return
-
-
-# Per-record hooks the direct path would skip: a subclass overriding one gets the SDK's path.
-_PER_RECORD_HOOKS: tuple[tuple[str, type], ...] = (
-    ("post_process", Stream),
-    ("_process_record", Stream),
-    ("_generate_record_messages", Stream),
-    ("_write_record_message", Stream),
-    ("_increment_stream_state", BulkExportStream),
-)
 
 
 def raise_no_updated_at(stream: str, setting: str) -> t.NoReturn:

@@ -93,7 +93,6 @@ class DeletedLeadsStream(ReferenceStream):
         th.Property("leadId", th.IntegerType),
         th.Property("activityDate", th.DateTimeType),
         th.Property("activityTypeId", th.IntegerType),
-        th.Property("campaignId", th.IntegerType),
         th.Property("primaryAttributeValueId", th.IntegerType),
         th.Property("primaryAttributeValue", th.StringType),
         th.Property(

@@ -509,3 +509,25 @@ def test_temporary_workdir_is_removed_after_the_run(fake, client, clock):
                         on_ready=lambda ready: dirs.add(ready.path.parent))
     assert len(ready_events(events)) == 2 and len(dirs) == 1
     assert not next(iter(dirs)).exists()
+
+
+def test_a_run_abandoned_with_files_held_leaves_no_slot_taken_for_the_next(
+    fake, client, clock, tmp_path
+):
+    # The SDK's dry run stops a stream after one record: the consumer walks away holding a file
+    # while the worker has downloaded ahead. The next stream's run must still get every slot.
+    scheduler = make_scheduler(client, clock, tmp_path, max_files_on_disk=2)
+    events = scheduler.run(make_requests(6))
+    for event in events:
+        if isinstance(event, ExportReady):
+            deadline = time.monotonic() + 5
+            while scheduler.files.held < 2 and time.monotonic() < deadline:
+                time.sleep(0.01)  # let the worker fill the download slots
+            break
+    assert scheduler.files.held == 2
+    scheduler.close()
+    events.close()
+    assert scheduler.files.held == 0
+    requests = make_requests(3)
+    again, _ = consume(scheduler, requests)
+    assert [e.request for e in ready_events(again)] == requests

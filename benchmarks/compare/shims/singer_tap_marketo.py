@@ -18,7 +18,7 @@ BASE_URL = os.environ["COMPARE_BASE_URL"].rstrip("/")
 
 
 def _get_url(self, url):
-    return "{}/{}".format(BASE_URL, url)
+    return f"{BASE_URL}/{url}"
 
 
 tap_marketo.client.Client.get_url = _get_url
