@@ -133,7 +133,9 @@ class BulkExportStream(Stream):
         remaining = Counter(self._checkpoint_key(r) for r in requests)
         planned = {r.window.key: r.window for r in requests if r.window is not None}
         key_fields = tuple(self.primary_keys)
-        seen: set[t.Any] = set()
+        # Keys emitted this run, to drop repeats. A set of 1M activity GUIDs takes ~100 MB; a
+        # KeySet keeps dense integer ids as bits (~128 KB), exactly (see keyset.py).
+        seen = KeySet()
         parser = CsvRecordParser(self.schema["properties"], logger=self.logger)
         started = time.monotonic()
         in_flight: dict[str, str] = self.stream_state.setdefault("in_flight", {})
@@ -174,7 +176,7 @@ class BulkExportStream(Stream):
         ready: ExportReady,
         parser: CsvRecordParser,
         key_fields: tuple[str, ...],
-        seen: set[t.Any],
+        seen: KeySet,
     ) -> t.Iterator[dict]:
         if ready.path is None:
             ready.release()
@@ -183,7 +185,7 @@ class BulkExportStream(Stream):
             # The direct path stamps time_extracted per file (and per STATE_MSG_FREQUENCY rows):
             # a file may have waited minutes for its export job.
             self._record_writer.refresh_time()
-        keep = self._key_set_for(seen).add  # True the first time a key comes
+        keep = seen.add  # True the first time a key comes
         emitted = duplicates = 0
         single_key = key_fields[0] if len(key_fields) == 1 else None
         try:
@@ -214,17 +216,6 @@ class BulkExportStream(Stream):
                 "%s: dropped %d duplicate rows in %s", self.name, duplicates, ready.request.key
             )
 
-    def _key_set_for(self, seen: set[t.Any]) -> KeySet:
-        """The KeySet that stands in for get_records' `seen` set, one per sync.
-
-        A set of 1M activity GUIDs takes ~100 MB; a KeySet ~128 KB (see keyset.py). `seen` stays
-        empty and only marks which sync the KeySet belongs to.
-        """
-        if self._key_set_owner is not seen:
-            self._key_set_owner = seen
-            self._key_set = KeySet()
-        return self._key_set
-
     # ----- the per-record path ----------------------------------------------------------------
     # The SDK's per-record path (RecordMessage, stream maps, conformance, utc_now(), a write and
     # a counter increment per record) costs more than parsing the row. Where none of its
@@ -234,8 +225,6 @@ class BulkExportStream(Stream):
     # output.direct_record_writer).
 
     _record_writer: RecordWriter | None = None
-    _key_set_owner: set[t.Any] | None = None
-    _key_set: KeySet
 
     def _sync_records(
         self, context: dict | None = None, *, write_messages: bool = True
@@ -343,9 +332,12 @@ class BulkExportStream(Stream):
         elapsed = time.monotonic() - started
         self.logger.info(
             "%s: %s done, %d records so far (%.0f/s), %d of %d windows",
-            self.name, ready.request.key, self.summary["records"],
+            self.name,
+            ready.request.key,
+            self.summary["records"],
             self.summary["records"] / elapsed if elapsed > 0 else 0.0,
-            self.summary["windows"], self.summary["windows_planned"],
+            self.summary["windows"],
+            self.summary["windows_planned"],
         )
 
     def _log_summary(self, seconds: float) -> None:
@@ -382,8 +374,9 @@ def raise_no_updated_at(stream: str, setting: str) -> t.NoReturn:
 def _resume_parts(window: Window, resumable: list[Window]) -> list[Window]:
     """`window` as planned, or, where an earlier run split it, the parts state holds export
     ids for, with the gaps between them filled: the parts' jobs are re-attached, not redone."""
-    parts = sorted(w for w in resumable if w != window and window.start <= w.start
-                   and w.end <= window.end)
+    parts = sorted(
+        w for w in resumable if w != window and window.start <= w.start and w.end <= window.end
+    )
     if not parts:
         return [window]
     out: list[Window] = []
