@@ -4,6 +4,8 @@ Every call of the tap to Marketo goes through here, so the rules that keep an in
 Marketo's limits live in one place: the token is reused until shortly before it expires, every error
 code has exactly one policy (RETRY_POLICIES), no more than `max_calls_per_20s` calls leave in any
 rolling 20 s, and nothing secret (client secret, access token) ever reaches a log line or exception.
+The retry table lives in retry.py, envelope errors -> exception types in envelope.py, the masking of
+secrets in redaction.py.
 """
 
 from __future__ import annotations
@@ -15,23 +17,25 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from enum import Enum
 from typing import Any
 
 import requests
-from urllib3.exceptions import NewConnectionError
 
-from .errors import (
-    AmbiguousRequestError,
-    ExportFileGoneError,
-    MarketoAuthError,
-    MarketoError,
-    QueueFullError,
-    QuotaExceededError,
-    UnsupportedFilterError,
-)
+from .envelope import envelope_error, json_object, snippet
+from .errors import AmbiguousRequestError, ExportFileGoneError, MarketoAuthError, MarketoError
 from .quota import SlidingWindowRateLimiter
+from .redaction import install_urllib3_redaction, redact_secrets
+from .retry import (
+    CONNECT_FAILED,
+    CONNECTION_LOST,
+    EMPTY_RESULT,
+    MAX_ATTEMPTS,
+    RETRY_POLICIES,
+    RetryAction,
+    RetryBudget,
+    nothing_sent,
+    retry_delay,
+)
 
 IDENTITY_PATH = "/identity/oauth/token"
 # Refresh this long before Marketo says the token expires, so a call never leaves with a token
@@ -41,114 +45,14 @@ RATE_WINDOW_SECONDS = 20.0
 # Calls are counted when they leave, Marketo counts them when they arrive: a little slack keeps
 # network jitter from putting one call too many into Marketo's window.
 RATE_WINDOW_SLACK_SECONDS = 1.0
-RATE_LIMIT_WAIT_SECONDS = 20.0  # 606: Marketo counts calls over a rolling 20 s
-BACKOFF_BASE_SECONDS = 2.0
-MAX_ATTEMPTS = 5  # per request and per kind of retryable failure
 CONNECT_TIMEOUT_SECONDS = 30.0
 
-# Client-side codes for transport failures (Marketo's own codes are numeric strings).
-CONNECT_FAILED = "connect-failed"  # refused, DNS, connect timeout: the request was never sent
-CONNECTION_LOST = "connection-lost"  # dropped or timed out after sending: the outcome is unknown
-EMPTY_RESULT = "empty-result"  # create answered success:true without a result
-
-
-class RetryAction(Enum):
-    REAUTHENTICATE = "reauthenticate"  # fetch a new token, retry once
-    WAIT_RATE_LIMIT = "wait-rate-limit"  # wait ~20 s for the rolling window to move on
-    BACKOFF = "backoff"  # bounded exponential backoff with jitter
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    action: RetryAction
-    # True when Marketo surely did not carry the request out, so even a non-idempotent request
-    # (bulk create) may be sent again without risking a duplicate job.
-    nothing_done: bool
-
-
-_REAUTH = RetryPolicy(RetryAction.REAUTHENTICATE, nothing_done=True)
-_BACKOFF_SAFE = RetryPolicy(RetryAction.BACKOFF, nothing_done=True)
-_BACKOFF_UNKNOWN_OUTCOME = RetryPolicy(RetryAction.BACKOFF, nothing_done=False)
-
-# The one retry table: code -> policy. Codes not in it are raised at once.
-RETRY_POLICIES: dict[str, RetryPolicy] = {
-    "601": _REAUTH,  # access token invalid
-    "602": _REAUTH,  # access token expired
-    "606": RetryPolicy(RetryAction.WAIT_RATE_LIMIT, nothing_done=True),
-    "615": _BACKOFF_SAFE,  # concurrent access limit: refused at the door
-    CONNECT_FAILED: _BACKOFF_SAFE,
-    # 604 time-out, 608 temporarily unavailable, 611 system error, 5xx; proxies in front of
-    # Marketo answer 503/504 for the same transient trouble.
-    **dict.fromkeys(
-        ["604", "608", "611", "500", "502", "HTTP 500", "HTTP 502", "HTTP 503", "HTTP 504",
-         CONNECTION_LOST],
-        _BACKOFF_UNKNOWN_OUTCOME,
-    ),
-}
-
-# Codes that are not retried but deserve more than Marketo's terse message.
-ERROR_HINTS: dict[str, str] = {
-    "603": (
-        "Access denied: the API user's role lacks a permission this endpoint needs (bulk extract "
-        "needs Read-Only Lead and Read-Only Activity; programs need Read-Only Assets)"
-    ),
-    "607": "daily API call quota reached (it resets at midnight US Central)",
-    "1003": "Marketo rejected the request as invalid",
-    "1006": "a requested field does not exist in this instance (re-run discovery or deselect it)",
-}
-
-_SECRET_QUERY_PARAM = re.compile(r"((?:client_secret|access_token)=)[^&\s'\"]+", re.IGNORECASE)
-_BEARER = re.compile(r"(Bearer\s+)[^\s'\",]+", re.IGNORECASE)
 _EXPORT_ID_SEGMENT = re.compile(r"/export/[^/]+/")
-
-
-def redact_secrets(text: str, *secrets: str | None) -> str:
-    """`text` with query-string secrets, bearer tokens and the given literal values masked."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    text = _SECRET_QUERY_PARAM.sub(r"\1***", text)
-    return _BEARER.sub(r"\1***", text)
-
-
-class _RedactSecretsFilter(logging.Filter):
-    """urllib3 logs every request line, query string included, at DEBUG: mask the secrets in it."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple):
-            record.args = tuple(redact_secrets(a) if isinstance(a, str) else a for a in record.args)
-        if isinstance(record.msg, str):
-            record.msg = redact_secrets(record.msg)
-        return True
-
-
-def _install_urllib3_redaction() -> None:
-    urllib3_logger = logging.getLogger("urllib3.connectionpool")
-    if not any(isinstance(f, _RedactSecretsFilter) for f in urllib3_logger.filters):
-        urllib3_logger.addFilter(_RedactSecretsFilter())
-
-
-def _nothing_sent(exc: requests.RequestException) -> bool:
-    """True when the connection failed before any byte of the request left (safe to re-send)."""
-    if isinstance(exc, requests.ConnectTimeout):
-        return True
-    if not isinstance(exc, requests.ConnectionError) or isinstance(exc, requests.ReadTimeout):
-        return False
-    reason = getattr(exc.args[0], "reason", None) if exc.args else None
-    return isinstance(reason, NewConnectionError)  # refused or unresolvable host
 
 
 def endpoint_label(path: str) -> str:
     """The path with export ids replaced, for per-endpoint call counts."""
     return _EXPORT_ID_SEGMENT.sub("/export/{exportId}/", path.split("?", 1)[0])
-
-
-@dataclass
-class _RetryBudget:
-    """What one request has used of its retries."""
-
-    reauthenticated: bool = False
-    retries: Counter[RetryAction] = field(default_factory=Counter)
 
 
 class MarketoClient:
@@ -178,7 +82,9 @@ class MarketoClient:
         self.clock = clock
         self.max_attempts = max(1, max_attempts)
         self.rate_limiter = SlidingWindowRateLimiter(
-            max_calls_per_20s, RATE_WINDOW_SECONDS + RATE_WINDOW_SLACK_SECONDS, clock=clock,
+            max_calls_per_20s,
+            RATE_WINDOW_SECONDS + RATE_WINDOW_SLACK_SECONDS,
+            clock=clock,
             sleep=sleep,
         )
         self.api_calls = 0  # calls made, identity not counted (it does not count against quota)
@@ -192,7 +98,7 @@ class MarketoClient:
         self._sessions: list[requests.Session] = []
         self._sessions_lock = threading.Lock()
         self._jitter = random.Random()
-        _install_urllib3_redaction()
+        install_urllib3_redaction()
 
     def __repr__(self) -> str:
         return f"MarketoClient({self.base_url!r}, client_id={self._client_id!r})"
@@ -241,7 +147,7 @@ class MarketoClient:
         self, method: str, path: str, *, idempotent: bool, stream: bool = False, **kwargs: Any
     ) -> Any:
         """Send with the retry table. kwargs: params, json, headers (as for requests)."""
-        budget = _RetryBudget()
+        budget = RetryBudget()
         while True:
             token = self._access_token()
             headers = {**(kwargs.get("headers") or {}), "Authorization": f"Bearer {token}"}
@@ -250,8 +156,9 @@ class MarketoClient:
                 self.api_calls += 1
                 self.calls_by_endpoint[endpoint_label(path)] += 1
             try:
-                response = self._request(method, path, **{**kwargs, "headers": headers},
-                                         stream=stream)
+                response = self._request(
+                    method, path, **{**kwargs, "headers": headers}, stream=stream
+                )
                 if stream:
                     return self._check_stream(response, path)
                 return self._read_envelope(response, path)
@@ -262,11 +169,13 @@ class MarketoClient:
         started = self.clock()
         try:
             response = self._session().request(
-                method, self.base_url + path,
-                timeout=(self.connect_timeout, self.request_timeout), **kwargs,
+                method,
+                self.base_url + path,
+                timeout=(self.connect_timeout, self.request_timeout),
+                **kwargs,
             )
         except requests.RequestException as exc:
-            code = CONNECT_FAILED if _nothing_sent(exc) else CONNECTION_LOST
+            code = CONNECT_FAILED if nothing_sent(exc) else CONNECTION_LOST
             # `from None`: requests' message holds the full URL; only the redacted copy survives.
             raise MarketoError(code, self.redact(f"{type(exc).__name__}: {exc}"), path) from None
         self.logger.debug(
@@ -275,7 +184,7 @@ class MarketoClient:
         return response
 
     def _before_retry(
-        self, error: MarketoError, budget: _RetryBudget, *, idempotent: bool, token: str | None
+        self, error: MarketoError, budget: RetryBudget, *, idempotent: bool, token: str | None
     ) -> None:
         """Sleep/re-authenticate before the next attempt, or raise when the table says so."""
         policy = RETRY_POLICIES.get(error.code)
@@ -287,54 +196,42 @@ class MarketoClient:
             if budget.reauthenticated:
                 raise error
             budget.reauthenticated = True
-            self.logger.info("Marketo %s on %s: fetching a new access token", error.code,
-                             error.endpoint)
+            self.logger.info(
+                "Marketo %s on %s: fetching a new access token", error.code, error.endpoint
+            )
             self._invalidate_token(token)
             return
         budget.retries[policy.action] += 1
         attempt = budget.retries[policy.action]
         if attempt >= self.max_attempts:
             raise error
-        if policy.action is RetryAction.WAIT_RATE_LIMIT:
-            delay = RATE_LIMIT_WAIT_SECONDS + self._jitter.uniform(0.0, 2.0)
-        else:
-            base = BACKOFF_BASE_SECONDS * 2 ** (attempt - 1)
-            delay = base + self._jitter.uniform(0.0, base / 4)
+        delay = retry_delay(policy.action, attempt, self._jitter)
         self.logger.warning(
             "Marketo %s on %s (%s); retrying in %.1f s (attempt %d of %d)",
-            error.code, error.endpoint, error.message, delay, attempt + 1, self.max_attempts,
+            error.code,
+            error.endpoint,
+            error.message,
+            delay,
+            attempt + 1,
+            self.max_attempts,
         )
         self.sleep(delay)
 
     # ----- responses ----------------------------------------------------------------------------
 
     def _read_envelope(self, response: requests.Response, path: str) -> dict:
-        envelope = _json_object(response)
+        envelope = json_object(response)
         if response.status_code >= 300 or envelope is None:
             problem = "" if response.status_code >= 300 else "answer is not a JSON object: "
-            raise MarketoError(f"HTTP {response.status_code}",
-                               problem + self.redact(_snippet(response.text)), path)
+            raise MarketoError(
+                f"HTTP {response.status_code}", problem + self.redact(snippet(response.text)), path
+            )
         if envelope.get("success") is True:
             return envelope
-        error = self._envelope_error(envelope, path)
+        error = envelope_error(envelope, path, self.redact)
         if error.code == "1029" and "already queued" in error.message.lower():
             return {**envelope, "alreadyQueued": True}
         raise error
-
-    def _envelope_error(self, envelope: dict, path: str) -> MarketoError:
-        errors = envelope.get("errors") or [{}]
-        first = errors[0] if isinstance(errors[0], dict) else {"message": str(errors[0])}
-        code = str(first.get("code", "unknown"))
-        message = self.redact(str(first.get("message") or "success:false without an error"))
-        if code == "1029":
-            if "quota" in message.lower():
-                return QuotaExceededError(code, message, path)
-            return QueueFullError(code, message, path)
-        if code == "1035":
-            return UnsupportedFilterError(code, message, path)
-        if code in ERROR_HINTS:
-            message = f"{ERROR_HINTS[code]}: {message}"
-        return MarketoError(code, message, path)
 
     def _check_stream(self, response: requests.Response, path: str) -> requests.Response:
         status = response.status_code
@@ -351,12 +248,13 @@ class MarketoClient:
             finally:
                 response.close()
             raise MarketoError(
-                "unexpected-json", f"a JSON answer in place of the file: {_snippet(str(envelope))}",
+                "unexpected-json",
+                f"a JSON answer in place of the file: {snippet(str(envelope))}",
                 path,
             )
         if status in (200, 206, 416):
             return response
-        text = _snippet(response.text)
+        text = snippet(response.text)
         response.close()
         raise MarketoError(f"HTTP {status}", self.redact(text), path)
 
@@ -377,11 +275,14 @@ class MarketoClient:
 
     def _fetch_token(self) -> None:
         """Ask identity for a token (caller holds the token lock). Identity is not rate-counted."""
-        budget = _RetryBudget()
+        budget = RetryBudget()
         # Marketo wants the credentials as query parameters; _request's errors are redacted and
-        # urllib3's request-line log goes through _RedactSecretsFilter.
-        params = {"grant_type": "client_credentials", "client_id": self._client_id,
-                  "client_secret": self._client_secret}
+        # urllib3's request-line log goes through RedactSecretsFilter.
+        params = {
+            "grant_type": "client_credentials",
+            "client_id": self._client_id,
+            "client_secret": self._client_secret,
+        }
         while True:
             self.token_requests += 1
             try:
@@ -393,22 +294,24 @@ class MarketoClient:
                 self._before_retry(error, budget, idempotent=True, token=None)
 
     def _store_token(self, response: requests.Response) -> None:
-        body = _json_object(response) or {}
+        body = json_object(response) or {}
         oauth_error = str(body.get("error", ""))
         if response.status_code == 401 or oauth_error in ("unauthorized", "invalid_client"):
             raise MarketoAuthError(
-                f"HTTP {response.status_code}", "Marketo rejected the client_id/client_secret",
+                f"HTTP {response.status_code}",
+                "Marketo rejected the client_id/client_secret",
                 IDENTITY_PATH,
             )
         if response.status_code >= 300:
             raise MarketoError(
-                f"HTTP {response.status_code}", self.redact(_snippet(response.text)), IDENTITY_PATH
+                f"HTTP {response.status_code}", self.redact(snippet(response.text)), IDENTITY_PATH
             )
         token = body.get("access_token")
         if not isinstance(token, str) or not token:
             detail = self.redact(str(body.get("error_description") or oauth_error or "no token"))
             raise MarketoAuthError(
-                f"HTTP {response.status_code}", f"identity answered without a token ({detail})",
+                f"HTTP {response.status_code}",
+                f"identity answered without a token ({detail})",
                 IDENTITY_PATH,
             )
         try:
@@ -433,16 +336,3 @@ class MarketoClient:
             with self._sessions_lock:
                 self._sessions.append(session)
         return session
-
-
-def _json_object(response: requests.Response) -> dict | None:
-    try:
-        body = response.json()
-    except ValueError:
-        return None
-    return body if isinstance(body, dict) else None
-
-
-def _snippet(text: str, limit: int = 300) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[:limit] + "..."

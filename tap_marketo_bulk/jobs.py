@@ -1,8 +1,5 @@
 """ExportJob: one bulk export's lifecycle as a small explicit state machine.
 
-Also the vocabulary around it: ExportRequest (what to export) and the events the scheduler reports
-about requests (JobSubmitted, ExportReady, QuotaExhausted).
-
     New --create--> Created --enqueue--> Queued --(Marketo)--> Processing --> Completed --> download
                                                          \\--> Failed / Cancelled (terminal)
 
@@ -13,19 +10,15 @@ at most once a minute, so `poll()` never calls more often than `poll_interval`.
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
-import json
 import logging
 import time
 from collections.abc import Callable, Collection
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from .client import MarketoClient
 from .download import download_export
 from .errors import AmbiguousRequestError, ExportJobError, MarketoError
-from .windows import Window, parse_datetime
+from .windows import parse_datetime
 
 NEW = "New"  # not created yet (ours, never Marketo's)
 CREATED, QUEUED, PROCESSING = "Created", "Queued", "Processing"
@@ -34,87 +27,6 @@ ACTIVE = frozenset({QUEUED, PROCESSING})  # what occupies Marketo's export queue
 TERMINAL = frozenset({COMPLETED, FAILED, CANCELLED})
 MAX_CREATE_ATTEMPTS = 3  # creates answered ambiguously, each followed by a reconcile
 LIST_PAGE_LIMIT = 50  # job list pages read when reconciling (300 jobs a page)
-
-
-@dataclass(frozen=True)
-class ExportRequest:
-    """One export to run: a create.json body, usually for one date window."""
-
-    stream: str  # stream name (logs, stats)
-    object_path: str  # "leads" | "activities" | "program/members"
-    body: dict  # create.json body (fields, format, filter)
-    window: Window | None = None  # the window the body's filter covers
-    rebuild: Callable[[Window], dict] | None = None  # body for a sub-window (split on failure)
-    resume_export_id: str | None = None  # from state: re-attach instead of creating
-
-    @property
-    def key(self) -> str:
-        if self.window is not None:
-            return self.window.key
-        canonical = json.dumps(self.body, sort_keys=True, default=str)
-        return "body-" + hashlib.sha256(canonical.encode()).hexdigest()[:16]
-
-    @property
-    def label(self) -> str:
-        return f"{self.stream} {self.key}"
-
-    def split(self) -> tuple[ExportRequest, ExportRequest] | None:
-        """Two requests for the window's halves; None when it cannot be split (<= 1 day)."""
-        if self.window is None or self.rebuild is None:
-            return None
-        halves = self.window.split()
-        if halves is None:
-            return None
-        first, second = (
-            dataclasses.replace(self, window=w, body=self.rebuild(w), resume_export_id=None)
-            for w in halves
-        )
-        return first, second
-
-
-@dataclass
-class JobSubmitted:
-    """A job was created: write its id into state so a restart re-attaches instead of creating."""
-
-    request: ExportRequest
-    export_id: str
-
-
-@dataclass
-class ExportReady:
-    """The verified file of `request` (None when 0 records); call release() once parsed."""
-
-    request: ExportRequest
-    export_id: str
-    path: Path | None
-    number_of_records: int
-    file_size: int
-    _free_slot: Callable[[], None] | None = field(default=None, repr=False, compare=False)
-
-    def release(self) -> None:
-        """Delete the file and let the scheduler download the next one."""
-        if self.path is not None:
-            self.path.unlink(missing_ok=True)
-        self._settle()
-
-    def _settle(self) -> None:
-        free, self._free_slot = self._free_slot, None
-        if free is not None:
-            free()
-
-
-@dataclass
-class QuotaExhausted:
-    """Last event of a run: no more jobs today.
-
-    `pending`: the unfinished requests, with resume_export_id set where a job exists.
-    """
-
-    message: str
-    pending: list[ExportRequest]
-
-
-Event = JobSubmitted | ExportReady | QuotaExhausted
 
 
 def normalize_status(status: str) -> str:
@@ -210,12 +122,14 @@ class ExportJob:
         last_error: AmbiguousRequestError | None = None
         for attempt in range(1, MAX_CREATE_ATTEMPTS + 1):
             try:
-                envelope = self.client.post(f"{self._base}/create.json", json=self.body,
-                                            idempotent=False)
+                envelope = self.client.post(
+                    f"{self._base}/create.json", json=self.body, idempotent=False
+                )
             except AmbiguousRequestError as exc:
                 last_error = exc
-                self.logger.warning("%s: create answered ambiguously (%s); reconciling",
-                                    self.label, exc)
+                self.logger.warning(
+                    "%s: create answered ambiguously (%s); reconciling", self.label, exc
+                )
                 self.reconcile()
                 self.sleep(2.0 * attempt)
                 continue
@@ -243,8 +157,9 @@ class ExportJob:
                 export_id = job.get("exportId")
                 if export_id and export_id not in known and job.get("status", CREATED) == CREATED:
                     self.client.post(f"{self._base}/{export_id}/cancel.json")
-                    self.logger.info("%s: cancelled unreferenced Created export %s",
-                                     self.label, export_id)
+                    self.logger.info(
+                        "%s: cancelled unreferenced Created export %s", self.label, export_id
+                    )
                     cancelled += 1
             token = envelope.get("nextPageToken")
             if not token or not envelope.get("result"):
@@ -278,8 +193,12 @@ class ExportJob:
                 raise
             found = False
         if not found or self.status in (FAILED, CANCELLED):
-            self.logger.info("%s: export %s from state is %s; exporting again", self.label,
-                             export_id, self.status if found else "unknown")
+            self.logger.info(
+                "%s: export %s from state is %s; exporting again",
+                self.label,
+                export_id,
+                self.status if found else "unknown",
+            )
             self.export_id, self.status = None, NEW
             return False
         self.logger.info("%s: resumed export %s (%s)", self.label, export_id, self.status)
@@ -324,24 +243,34 @@ class ExportJob:
         try:
             self.cancel()
         except MarketoError as exc:
-            self.logger.warning("%s: could not cancel export %s: %s", self.label,
-                                self.export_id, exc)
+            self.logger.warning(
+                "%s: could not cancel export %s: %s", self.label, self.export_id, exc
+            )
             return False
         return True
 
     def download(self, dest: Path) -> Path | None:
         """Download the Completed job's verified file to `dest`; None when it has 0 records."""
         if self.status != COMPLETED:
-            raise ExportJobError("not-completed", f"{self.label}: export {self.export_id} is "
-                                 f"{self.status}, not Completed", self._job_path("file"))
+            raise ExportJobError(
+                "not-completed",
+                f"{self.label}: export {self.export_id} is {self.status}, not Completed",
+                self._job_path("file"),
+            )
         if self.number_of_records == 0:
-            self.logger.info("%s: export %s has 0 records; nothing to download", self.label,
-                             self.export_id)
+            self.logger.info(
+                "%s: export %s has 0 records; nothing to download", self.label, self.export_id
+            )
             return None
         assert self.export_id is not None
         return download_export(
-            self.client, self.object_path, self.export_id, dest,
-            file_size=self.file_size, checksum=self.file_checksum, logger=self.logger,
+            self.client,
+            self.object_path,
+            self.export_id,
+            dest,
+            file_size=self.file_size,
+            checksum=self.file_checksum,
+            logger=self.logger,
             sleep=self.sleep,
         )
 
@@ -373,16 +302,16 @@ class ExportJob:
             self._last_poll_at = self.clock()
         if not result:
             return False
-        self.logger.debug("%s: export %s status %s", self.label, self.export_id,
-                          result[0].get("status"))
+        self.logger.debug(
+            "%s: export %s status %s", self.label, self.export_id, result[0].get("status")
+        )
         self._update(result[0])
         return True
 
     def _update(self, job: dict) -> None:
         if job.get("exportId"):
             self.export_id = str(job["exportId"])
-        for key, attribute in (("numberOfRecords", "number_of_records"),
-                               ("fileSize", "file_size")):
+        for key, attribute in (("numberOfRecords", "number_of_records"), ("fileSize", "file_size")):
             if job.get(key) is not None:
                 setattr(self, attribute, int(job[key]))
         self.file_checksum = job.get("fileChecksum") or self.file_checksum
@@ -396,16 +325,25 @@ class ExportJob:
         elapsed = self.clock() - self._began_at
         detail = ""
         if status == COMPLETED:
-            detail = (f": {self.number_of_records} records, "
-                      f"{(self.file_size or 0) / 1e6:.2f} MB{_marketo_took(job or {})}")
+            detail = (
+                f": {self.number_of_records} records, "
+                f"{(self.file_size or 0) / 1e6:.2f} MB{_marketo_took(job or {})}"
+            )
         elif status == FAILED and self.error_message:
             detail = f": {self.error_message}"
-        self.logger.info("%s: export %s %s -> %s after %.0f s%s", self.label, self.export_id,
-                         previous, status, elapsed, detail)
+        self.logger.info(
+            "%s: export %s %s -> %s after %.0f s%s",
+            self.label,
+            self.export_id,
+            previous,
+            status,
+            elapsed,
+            detail,
+        )
 
 
 def _marketo_took(job: dict) -> str:
-    """", processing took N s" from startedAt/finishedAt when Marketo gave both."""
+    """ ", processing took N s" from startedAt/finishedAt when Marketo gave both."""
     try:
         took = parse_datetime(job["finishedAt"]) - parse_datetime(job["startedAt"])
     except (KeyError, TypeError, ValueError):

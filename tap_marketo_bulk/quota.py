@@ -2,7 +2,8 @@
 
 QuotaTracker: bytes exported in the current Marketo day (500 MB a day by default, reset at midnight
 US Central). SlidingWindowRateLimiter: at most N calls in any rolling 20 s (Marketo allows 100,
-shared with every other integration of the instance).
+shared with every other integration of the instance). max_active_jobs(): how many export jobs we
+let occupy Marketo's export queue; QueueBackoff: when to try an enqueue again after it was full.
 """
 
 from __future__ import annotations
@@ -158,3 +159,35 @@ class SlidingWindowRateLimiter:
                 wait = self._sent_at[0] + self.period - now
             # Sleep outside the lock so other threads see the window move on too.
             self._sleep(max(wait, 0.001))
+
+
+MARKETO_MAX_PROCESSING = 2  # per instance: Marketo never processes more than this at once
+QUEUE_BACKOFF_MAX_FACTOR = 4  # 1029 queue full: wait 1x, 2x, 4x, 4x, ... queue_backoff
+
+
+def max_active_jobs(max_concurrent_jobs: int) -> int:
+    """Queued + Processing jobs we allow ourselves with `max_concurrent_jobs` Processing."""
+    # Marketo starts queued jobs on free slots by itself: one queued job beyond our limit is
+    # only safe when our limit is Marketo's own maximum anyway.
+    extra = 1 if max_concurrent_jobs >= MARKETO_MAX_PROCESSING else 0
+    return max_concurrent_jobs + extra
+
+
+class QueueBackoff:
+    """1029 "Too many jobs in queue": no enqueue before `not_before` (a clock() value)."""
+
+    def __init__(self, *, clock: Callable[[], float]) -> None:
+        self._clock = clock
+        self._streak = 0  # queue-full answers since the last success
+        self.not_before = 0.0
+
+    def queue_full(self, base: float) -> float:
+        """Note a queue-full answer; the delay before the next try."""
+        # Truncated binary exponential backoff: 1x, 2x, 4x, 4x ... until a success.
+        delay = base * min(2**self._streak, QUEUE_BACKOFF_MAX_FACTOR)
+        self._streak += 1
+        self.not_before = self._clock() + delay
+        return delay
+
+    def succeeded(self) -> None:
+        self._streak = 0

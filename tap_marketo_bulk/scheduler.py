@@ -5,75 +5,39 @@ consumer (the stream, on the main thread), which gets events in request order fr
 it parses file i, jobs i+1 and i+2 are processing and file i+1 may be downloading. Marketo allows 2
 Processing and 10 Queued+Processing per instance, shared with other integrations: we keep at most
 `max_concurrent_jobs` Processing, one more Queued, and only a few jobs ahead of the consumer.
+Per-request bookkeeping: scheduler_state.py; queue limits and 1029 backoff: quota.py.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import functools
 import logging
-import queue
 import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 from .client import MarketoClient
 from .download import DownloadDir
 from .errors import ExportFileGoneError, ExportJobError, QueueFullError, QuotaExceededError
-from .jobs import (
-    ACTIVE,
-    CANCELLED,
-    COMPLETED,
-    CREATED,
-    FAILED,
-    PROCESSING,
-    Event,
-    ExportJob,
-    ExportReady,
-    ExportRequest,
-    JobSubmitted,
-    QuotaExhausted,
+from .event_channel import EventChannel
+from .events import Event, ExportReady, ExportRequest, JobSubmitted, QuotaExhausted
+from .jobs import CANCELLED, COMPLETED, FAILED, ExportJob
+from .quota import QueueBackoff, QuotaTracker, max_active_jobs
+from .scheduler_state import (
+    SUBMIT_ACTIONS,
+    ExportUnit,
+    OwnJobs,
+    count_active,
+    count_processing,
+    next_wakeup,
 )
-from .quota import QuotaTracker
 
 __all__ = ["ExportReady", "ExportRequest", "ExportScheduler", "JobSubmitted", "QuotaExhausted"]
 
-MARKETO_MAX_PROCESSING = 2  # per instance: Marketo never processes more than this at once
-QUEUE_BACKOFF_MAX_FACTOR = 4  # 1029 queue full: wait 1x, 2x, 4x, 4x, ... queue_backoff
 MAX_FILE_GONE = 2  # expired files (404) re-exported per request; one more is fatal
 WORKER_JOIN_SECONDS = 10.0
 IDLE_CHECK_SECONDS = 1.0  # re-check when only the consumer can unblock us
-
-
-@dataclass(eq=False)
-class _Export:
-    """The scheduler's view of one request (a split request is replaced by its parts)."""
-
-    request: ExportRequest
-    job: ExportJob | None = None
-    attached: bool = False  # resume_export_id was looked at
-    failures: int = 0  # Failed/Cancelled jobs for this request
-    files_gone: int = 0
-    waiting_since: float | None = None  # waiting to be enqueued because the queue is full
-    ready: ExportReady | None = None
-    error: Exception | None = None  # raised once every request before this one is handed out
-
-    def next_action(self) -> str:
-        if self.job is None:
-            return "attach" if self.request.resume_export_id and not self.attached else "create"
-        if self.job.status == CREATED:
-            return "enqueue"
-        return "download" if self.job.status == COMPLETED else "poll"
-
-
-@dataclass
-class _WorkerFailed:
-    error: BaseException
-
-
-_FINISHED, _STOPPED = object(), object()  # the worker's last word: all done / told to stop
-SUBMIT_ACTIONS = ("attach", "create", "enqueue")
 
 
 class ExportScheduler:
@@ -98,10 +62,7 @@ class ExportScheduler:
             raise ValueError("max_concurrent_jobs must be at least 1")
         self.client = client
         self.max_concurrent_jobs = max_concurrent_jobs
-        # Marketo starts queued jobs on free slots by itself: one queued job beyond our limit is
-        # only safe when our limit is Marketo's own maximum anyway.
-        extra = 1 if max_concurrent_jobs >= MARKETO_MAX_PROCESSING else 0
-        self.max_active_jobs = max_concurrent_jobs + extra  # Queued + Processing
+        self.max_active_jobs = max_active_jobs(max_concurrent_jobs)  # Queued + Processing
         self._wake = threading.Event()
         # Files downloaded and not yet done with by the consumer (it holds one while parsing).
         self.files = DownloadDir(workdir, max_files_on_disk, on_free=self._wake.set)
@@ -117,12 +78,9 @@ class ExportScheduler:
         self.max_queued_plus_processing_seen = 0
         self._clock = clock
         self._sleep = sleep  # None: idle on an event that release() and close() set
-        self._lock = threading.Lock()
         self._stopping = threading.Event()
-        self._outstanding: dict[int, ExportJob] = {}  # submitted, not handed out (by id())
-        self._known_ids: set[str] = set()  # reconcile never cancels these
-        self._queue_full_streak = 0
-        self._enqueue_not_before = 0.0
+        self._own_jobs = OwnJobs()
+        self._enqueue_backoff = QueueBackoff(clock=clock)
         self._worker: threading.Thread | None = None
 
     # ----- consumer side (main thread) ------------------------------------------------------
@@ -132,30 +90,22 @@ class ExportScheduler:
         the day's quota ran out. Errors of the worker are raised here."""
         if self._worker is not None and self._worker.is_alive():
             raise RuntimeError("ExportScheduler.run() is already in progress")
-        units = [_Export(request) for request in requests]
-        with self._lock:
-            self._known_ids.update(u.request.resume_export_id for u in units
-                                   if u.request.resume_export_id)
+        units = [ExportUnit(request) for request in requests]
+        self._own_jobs.spare(
+            u.request.resume_export_id for u in units if u.request.resume_export_id
+        )
         self._stopping.clear()
-        events: queue.Queue[object] = queue.Queue()
-        worker = threading.Thread(target=self._work, args=(units, events), daemon=True,
-                                  name="marketo-export-scheduler")
+        events = EventChannel()
+        worker = threading.Thread(
+            target=events.produce,
+            args=(functools.partial(self._drive, units),),
+            daemon=True,
+            name="marketo-export-scheduler",
+        )
         self._worker = worker
         worker.start()
         try:
-            while True:
-                try:
-                    event = events.get(timeout=IDLE_CHECK_SECONDS)
-                except queue.Empty:
-                    if worker.is_alive():
-                        continue
-                    raise RuntimeError("export scheduler worker died") from None
-                if event is _FINISHED:
-                    return
-                if event is _STOPPED:
-                    raise RuntimeError("the export scheduler was closed during run()")
-                if isinstance(event, _WorkerFailed):
-                    raise event.error
+            for event in events.receive(worker, IDLE_CHECK_SECONDS):
                 assert isinstance(event, JobSubmitted | ExportReady | QuotaExhausted)
                 yield event
                 if isinstance(event, ExportReady):
@@ -169,15 +119,7 @@ class ExportScheduler:
         """Stop the worker; cancel our unfinished jobs never handed out that state does not
         refer to (`keep`: export ids a later run resumes); remove the temporary files."""
         self._stop_worker()
-        with self._lock:
-            jobs = list(self._outstanding.values())
-            self._outstanding.clear()
-        for job in jobs:
-            status = job.status
-            unused = job.export_id and job.export_id not in keep and status in ACTIVE | {CREATED}
-            if unused and job.cancel_quietly():
-                self.logger.info("%s: cancelled export %s (%s, never used)", job.label,
-                                 job.export_id, status)
+        self._own_jobs.cancel_unused(keep, self.logger)
         self.files.cleanup()
 
     def _stop_worker(self) -> None:
@@ -191,15 +133,7 @@ class ExportScheduler:
 
     # ----- worker ---------------------------------------------------------------------------
 
-    def _work(self, units: list[_Export], events: queue.Queue[object]) -> None:
-        try:
-            finished = self._drive(units, events)
-        except BaseException as exc:  # handed to the consumer, raised there
-            events.put(_WorkerFailed(exc))
-        else:
-            events.put(_FINISHED if finished else _STOPPED)
-
-    def _drive(self, units: list[_Export], events: queue.Queue[object]) -> bool:
+    def _drive(self, units: list[ExportUnit], events: EventChannel) -> bool:
         """The control loop; True when every request was handed out (or the quota ran out)."""
         while not self._stopping.is_set():
             self._wake.clear()
@@ -218,20 +152,24 @@ class ExportScheduler:
                 if error is not None:
                     raise error  # never swallowed, not even by the end of the quota
                 # Everything submitted in order before this request is handed out.
-                pending = [self._pending_request(u) for u in units]
-                self.logger.warning("no more export jobs today (%s); %d requests left for a "
-                                    "later run", quota_message, len(pending))
+                pending = [u.pending_request() for u in units]
+                self.logger.warning(
+                    "no more export jobs today (%s); %d requests left for a later run",
+                    quota_message,
+                    len(pending),
+                )
                 events.put(QuotaExhausted(quota_message, pending))
                 return True
             progressed = self._submit_next(units, upto, events, blocked=bool(quota_message))
             progressed = self._poll_due(units, upto) or progressed
             progressed = self._download_next(units) or progressed
             if not progressed:
-                self._idle(self._next_wakeup(units))
+                self._idle(next_wakeup(units, self._enqueue_backoff.not_before, self._clock()))
         return False
 
-    def _submit_next(self, units: list[_Export], upto: int, events: queue.Queue[object], *,
-                     blocked: bool) -> bool:
+    def _submit_next(
+        self, units: list[ExportUnit], upto: int, events: EventChannel, *, blocked: bool
+    ) -> bool:
         """Attach, create or enqueue the first request that needs it (strictly in order)."""
         unit = next((u for u in units[:upto] if u.next_action() in SUBMIT_ACTIONS), None)
         if unit is None:
@@ -242,61 +180,64 @@ class ExportScheduler:
             unit.error = exc
             return True
 
-    def _submit(self, unit: _Export, units: list[_Export], events: queue.Queue[object], *,
-                blocked: bool) -> bool:
+    def _submit(
+        self, unit: ExportUnit, units: list[ExportUnit], events: EventChannel, *, blocked: bool
+    ) -> bool:
         action = unit.next_action()
         if action == "attach":
             self._attach(unit)
             return True
         now = self._clock()
-        if (blocked or now < self._enqueue_not_before
-                or self._active_count(units) >= self.max_active_jobs
-                or (action == "create"
-                    and sum(u.job is not None for u in units) >= self.max_jobs_ahead)):
+        if (
+            blocked
+            or now < self._enqueue_backoff.not_before
+            or count_active(units) >= self.max_active_jobs
+            or (action == "create" and sum(u.job is not None for u in units) >= self.max_jobs_ahead)
+        ):
             return False
         if unit.waiting_since is not None and now - unit.waiting_since > self.job_timeout:
             raise ExportJobError(
-                "queue-timeout", f"{unit.request.label}: Marketo's export queue stayed full for "
-                f"{now - unit.waiting_since:.0f} s", f"/bulk/v1/{unit.request.object_path}/export")
+                "queue-timeout",
+                f"{unit.request.label}: Marketo's export queue stayed full for "
+                f"{now - unit.waiting_since:.0f} s",
+                f"/bulk/v1/{unit.request.object_path}/export",
+            )
         try:
             if unit.job is None:
                 job = self._new_job(unit.request)
                 export_id = job.create()
-                if not self._register(job):
+                if not self._own_jobs.add(job, self._stopping):
                     return True  # closed meanwhile
                 unit.job = job
                 self._count(unit.request, "jobs")
                 events.put(JobSubmitted(unit.request, export_id))
             unit.job.enqueue()
         except QueueFullError as exc:
-            # Truncated binary exponential backoff: 1x, 2x, 4x, 4x ... until a success.
             unit.waiting_since = now if unit.waiting_since is None else unit.waiting_since
-            delay = self.queue_backoff * min(2**self._queue_full_streak, QUEUE_BACKOFF_MAX_FACTOR)
-            self._queue_full_streak += 1
-            self._enqueue_not_before = self._clock() + delay
-            self.logger.warning("%s: %s; trying again in %.0f s", unit.request.label,
-                                exc.message, delay)
+            delay = self._enqueue_backoff.queue_full(self.queue_backoff)
+            self.logger.warning(
+                "%s: %s; trying again in %.0f s", unit.request.label, exc.message, delay
+            )
             return True
         except QuotaExceededError as exc:
             self.quota.mark_exhausted(f"Marketo: {exc.message}")
             return True
-        self._queue_full_streak = 0
+        self._enqueue_backoff.succeeded()
         unit.waiting_since = None
         self._note_peaks(units)
         return True
 
-    def _attach(self, unit: _Export) -> None:
+    def _attach(self, unit: ExportUnit) -> None:
         unit.attached = True
         assert unit.request.resume_export_id is not None
         job = self._new_job(unit.request)
-        if job.attach(unit.request.resume_export_id) and self._register(job):
+        if job.attach(unit.request.resume_export_id) and self._own_jobs.add(job, self._stopping):
             unit.job = job
             if job.status == COMPLETED:
                 self._on_completed(unit)
 
-    def _poll_due(self, units: list[_Export], upto: int) -> bool:
-        due = [u for u in units[:upto] if u.job is not None and u.job.status in ACTIVE
-               and self._clock() >= u.job.next_poll_at]
+    def _poll_due(self, units: list[ExportUnit], upto: int) -> bool:
+        due = [u for u in units[:upto] if u.poll_due(self._clock)]
         for unit in due:
             assert unit.job is not None
             try:
@@ -310,13 +251,13 @@ class ExportScheduler:
         self._note_peaks(units)
         return bool(due)
 
-    def _download_next(self, units: list[_Export]) -> bool:
+    def _download_next(self, units: list[ExportUnit]) -> bool:
         """Download the next file in request order once Completed, within the disk cap."""
         unit, job = units[0], units[0].job
         if job is None or job.status != COMPLETED or job.export_id is None:
             return False
         if job.number_of_records == 0:
-            unit.ready = self._ready(unit, None)
+            unit.ready = unit.ready_event(None, None)
             return True
         if not self.files.reserve():
             return False
@@ -329,16 +270,20 @@ class ExportScheduler:
             unit.files_gone += isinstance(exc, ExportFileGoneError)
             if not isinstance(exc, ExportFileGoneError) or unit.files_gone > MAX_FILE_GONE:
                 raise
-            self.logger.warning("%s: the file of Completed export %s is gone (expired?); "
-                                "exporting the window again", unit.request.label, job.export_id)
+            self.logger.warning(
+                "%s: the file of Completed export %s is gone (expired?); "
+                "exporting the window again",
+                unit.request.label,
+                job.export_id,
+            )
             self._forget(unit)
             return True
         if path is None:  # numberOfRecords was missing: download() found nothing to fetch
             self.files.free()
-        unit.ready = self._ready(unit, path)
+        unit.ready = unit.ready_event(path, self.files.free if path is not None else None)
         return True
 
-    def _hand_out(self, unit: _Export, events: queue.Queue[object]) -> None:
+    def _hand_out(self, unit: ExportUnit, events: EventChannel) -> None:
         assert unit.ready is not None
         self._forget(unit)
         self._count(unit.request, "windows")
@@ -346,14 +291,14 @@ class ExportScheduler:
 
     # ----- transitions ----------------------------------------------------------------------
 
-    def _on_completed(self, unit: _Export) -> None:
+    def _on_completed(self, unit: ExportUnit) -> None:
         job = unit.job
         assert job is not None
         self.quota.add(job.file_size or 0)  # Marketo meters the file size of completed jobs
         self._count(unit.request, "bytes", job.file_size or 0)
         self._count(unit.request, "records", job.number_of_records or 0)
 
-    def _on_failed(self, unit: _Export, units: list[_Export]) -> None:
+    def _on_failed(self, unit: ExportUnit, units: list[ExportUnit]) -> None:
         """Create a Failed (or foreign-Cancelled) export once more; then split its window."""
         job = unit.job
         assert job is not None
@@ -361,8 +306,13 @@ class ExportScheduler:
         reason = job.error_message or job.status
         self._forget(unit)
         if unit.failures < 2:
-            self.logger.warning("%s: export %s %s (%s); creating it again", unit.request.label,
-                                job.export_id, job.status, reason)
+            self.logger.warning(
+                "%s: export %s %s (%s); creating it again",
+                unit.request.label,
+                job.export_id,
+                job.status,
+                reason,
+            )
             return
         parts = unit.request.split()
         if parts is None:
@@ -370,18 +320,23 @@ class ExportScheduler:
                 "export-failed",
                 f"{unit.request.label}: Marketo failed this export twice ({reason}); the window "
                 "is one day or less (or cannot be split), so the tap stops here",
-                f"/bulk/v1/{unit.request.object_path}/export/{job.export_id}/status.json")
-        self.logger.warning("%s: export failed twice (%s); splitting the window into %s and %s",
-                            unit.request.label, reason, parts[0].key, parts[1].key)
+                f"/bulk/v1/{unit.request.object_path}/export/{job.export_id}/status.json",
+            )
+        self.logger.warning(
+            "%s: export failed twice (%s); splitting the window into %s and %s",
+            unit.request.label,
+            reason,
+            parts[0].key,
+            parts[1].key,
+        )
         self._count(unit.request, "splits")
         index = units.index(unit)
-        units[index : index + 1] = [_Export(part, attached=True) for part in parts]
+        units[index : index + 1] = [ExportUnit(part, attached=True) for part in parts]
 
-    def _forget(self, unit: _Export) -> None:
+    def _forget(self, unit: ExportUnit) -> None:
         """Stop tracking the unit's job (handed out, failed or file gone)."""
         if unit.job is not None:
-            with self._lock:
-                self._outstanding.pop(id(unit.job), None)
+            self._own_jobs.forget(unit.job)
         if unit.ready is None:
             unit.job = None
             unit.attached = True
@@ -390,63 +345,29 @@ class ExportScheduler:
 
     def _new_job(self, request: ExportRequest) -> ExportJob:
         return ExportJob(
-            self.client, request.object_path, request.body, label=request.label,
-            poll_interval=self.poll_interval, timeout=self.job_timeout, logger=self.logger,
-            clock=self._clock, sleep=self._sleep, known_export_ids=self._known_export_ids,
+            self.client,
+            request.object_path,
+            request.body,
+            label=request.label,
+            poll_interval=self.poll_interval,
+            timeout=self.job_timeout,
+            logger=self.logger,
+            clock=self._clock,
+            sleep=self._sleep,
+            known_export_ids=self._own_jobs.known_export_ids,
         )
 
-    def _known_export_ids(self) -> set[str]:
-        with self._lock:
-            return set(self._known_ids)
-
-    def _register(self, job: ExportJob) -> bool:
-        """Track a created/attached job for close(); False when the scheduler is stopping."""
-        with self._lock:
-            if job.export_id:
-                self._known_ids.add(job.export_id)
-            stopping = self._stopping.is_set()
-            if not stopping:
-                self._outstanding[id(job)] = job
-        if stopping and job.status == CREATED:
-            job.cancel_quietly()  # close() already ran: nobody will record or use this job
-        return not stopping
-
-    def _ready(self, unit: _Export, path: Path | None) -> ExportReady:
-        job = unit.job
-        assert job is not None and job.export_id is not None
-        return ExportReady(
-            unit.request, job.export_id, path, job.number_of_records or 0, job.file_size or 0,
-            _free_slot=self.files.free if path is not None else None,
+    def _note_peaks(self, units: list[ExportUnit]) -> None:
+        self.max_processing_seen = max(self.max_processing_seen, count_processing(units))
+        self.max_queued_plus_processing_seen = max(
+            self.max_queued_plus_processing_seen, count_active(units)
         )
-
-    def _pending_request(self, unit: _Export) -> ExportRequest:
-        if unit.job is not None and unit.job.export_id:
-            return dataclasses.replace(unit.request, resume_export_id=unit.job.export_id)
-        if not unit.attached:  # its id from state was never looked at: keep it
-            return unit.request
-        return dataclasses.replace(unit.request, resume_export_id=None)
-
-    def _active_count(self, units: list[_Export]) -> int:
-        return sum(u.job is not None and u.job.status in ACTIVE for u in units)
-
-    def _note_peaks(self, units: list[_Export]) -> None:
-        processing = sum(u.job is not None and u.job.status == PROCESSING for u in units)
-        self.max_processing_seen = max(self.max_processing_seen, processing)
-        self.max_queued_plus_processing_seen = max(self.max_queued_plus_processing_seen,
-                                                   self._active_count(units))
 
     def _count(self, request: ExportRequest, name: str, amount: int = 1) -> None:
         stream = self.stats.setdefault(
-            request.stream, {"jobs": 0, "bytes": 0, "records": 0, "windows": 0, "splits": 0})
+            request.stream, {"jobs": 0, "bytes": 0, "records": 0, "windows": 0, "splits": 0}
+        )
         stream[name] += amount
-
-    def _next_wakeup(self, units: list[_Export]) -> float | None:
-        """When something is next due (a poll, the end of a queue backoff); None: no timer."""
-        due = [u.job.next_poll_at for u in units if u.job is not None and u.job.status in ACTIVE]
-        if self._enqueue_not_before > self._clock() and any(
-                u.next_action() in SUBMIT_ACTIONS for u in units):
-            due.append(self._enqueue_not_before)
-        return min(due) if due else None
 
     def _idle(self, until: float | None) -> None:
         if until is not None and self._sleep is not None:
