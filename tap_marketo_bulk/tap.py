@@ -68,10 +68,6 @@ class TapMarketoBulk(Tap):
     dynamic_catalog = True
     message_writer_class = BufferedMsgSpecWriter
 
-    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
-        self.quota_exhausted = False
-        super().__init__(*args, **kwargs)
-
     # ----- settings ------------------------------------------------------------------------------
 
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
@@ -211,15 +207,10 @@ class TapMarketoBulk(Tap):
 
     # ----- streams -------------------------------------------------------------------------------
 
-    def _catalog_schema(self, name: str) -> dict | None:
-        """A stream's schema from the input catalog: no describe call when a catalog is given."""
-        if self.input_catalog is None:
-            return None
-        entry = self.input_catalog.get(name)
-        return entry.schema.to_dict() if entry is not None else None
-
     def _bulk_schema(self, name: str, build: t.Callable[[], dict]) -> dict:
-        return self._catalog_schema(name) or build()
+        """A bulk stream's schema: the input catalog's when given (no describe call), else built."""
+        entry = self.input_catalog.get(name) if self.input_catalog is not None else None
+        return entry.schema.to_dict() if entry is not None else build()
 
     def discover_streams(self) -> list[BulkExportStream | t.Any]:
         def object_schema(properties: dict[str, dict]) -> dict:

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from tap_marketo_bulk.errors import ConfigError
 from tap_marketo_bulk.scheduler import ExportRequest
+from tap_marketo_bulk.schema import json_schema_for
 from tap_marketo_bulk.streams.bulk import BulkExportStream
 from tap_marketo_bulk.windows import Window
 
@@ -29,8 +30,6 @@ ACTIVITY_COLUMNS: dict[str, dict] = {
 
 def activities_schema(activity_types: list[dict]) -> dict:
     """The activities schema; `attributes` lists every attribute the instance's types report."""
-    from tap_marketo_bulk.schema import json_schema_for
-
     attribute_props: dict[str, dict] = {}
     for activity_type in activity_types:
         for attribute in activity_type.get("attributes") or []:

@@ -318,7 +318,6 @@ class BulkExportStream(Stream):
             if request.resume_export_id:
                 in_flight[self.state_key(request)] = request.resume_export_id
         self.checkpoint()
-        self.marketo_tap.quota_exhausted = True
         self.logger.warning(
             "%s: %s. Stopped creating export jobs; the state written lets the next run resume "
             "exactly here. Marketo's export quota resets at midnight US Central.",

@@ -65,8 +65,11 @@ class LeadsStream(BulkExportStream):
 
     def _check_smart_lists(self, list_filter: dict) -> None:
         supported = probe_filter(
-            self.marketo_tap, "leads", {"fields": ["id"], "format": "CSV"},
-            lambda _window: list_filter, self.logger,
+            self.marketo_tap,
+            "leads",
+            {"fields": ["id"], "format": "CSV"},
+            lambda _window: list_filter,
+            self.logger,
         )
         if supported is False:
             raise UnsupportedFilterError(
@@ -122,7 +125,11 @@ def probe_filter(
     window = Window(now - timedelta(seconds=1), now)
     body = {**base_body, "filter": {**base_body.get("filter", {}), **filter_for(window)}}
     job = ExportJob(
-        tap.client, object_path, body, label=f"{object_path} filter check", logger=logger,
+        tap.client,
+        object_path,
+        body,
+        label=f"{object_path} filter check",
+        logger=logger,
         known_export_ids=tap.in_flight_export_ids,
     )
     try:
