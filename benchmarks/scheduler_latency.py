@@ -34,10 +34,10 @@ from datetime import timedelta
 from unittest import mock
 
 from tap_marketo_bulk import tap as tap_module
-from tap_marketo_bulk.client import MarketoClient
+from tap_marketo_bulk.api.client import MarketoClient
+from tap_marketo_bulk.export.windows import format_datetime, parse_datetime, plan_windows
 from tap_marketo_bulk.sandbox import Sandbox, SandboxConfig
 from tap_marketo_bulk.tap import TapMarketoBulk
-from tap_marketo_bulk.windows import format_datetime, parse_datetime, plan_windows
 
 WINDOWS = 14
 WINDOW_DAYS = 31

@@ -34,7 +34,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from tap_marketo_bulk.client import MarketoClient  # noqa: E402
+from tap_marketo_bulk.api.client import MarketoClient  # noqa: E402
 from tap_marketo_bulk.sandbox import Sandbox, SandboxConfig  # noqa: E402
 
 MEASURE = Path(__file__).resolve().parent / "measure.py"

@@ -9,7 +9,7 @@ from urllib.parse import urlparse
 
 from singer_sdk import typing as th
 
-from tap_marketo_bulk.windows import parse_datetime
+from tap_marketo_bulk.export.windows import parse_datetime
 
 MUNCHKIN_ID = re.compile(r"^\d{3}-[A-Z]{3}-\d{3}$", re.IGNORECASE)
 LOOPBACK_HOSTS = {"localhost"}

@@ -15,12 +15,12 @@ from singer_sdk import Tap
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.plugin_base import SingerCommand
 
-from tap_marketo_bulk.client import MarketoClient
+from tap_marketo_bulk.api.client import MarketoClient
 from tap_marketo_bulk.errors import ConfigError, MarketoError
-from tap_marketo_bulk.output import BufferedMsgSpecWriter
-from tap_marketo_bulk.quota import QuotaTracker
-from tap_marketo_bulk.scheduler import ExportScheduler
-from tap_marketo_bulk.schema import describe_to_properties
+from tap_marketo_bulk.export.quota import QuotaTracker
+from tap_marketo_bulk.export.scheduler import ExportScheduler
+from tap_marketo_bulk.export.windows import parse_datetime
+from tap_marketo_bulk.records.schema import describe_to_properties
 from tap_marketo_bulk.settings import (
     CONFIG_SCHEMA,
     check_config,
@@ -30,13 +30,13 @@ from tap_marketo_bulk.settings import (
 from tap_marketo_bulk.streams.activities import ActivitiesStream, activities_schema
 from tap_marketo_bulk.streams.bulk import BulkExportStream
 from tap_marketo_bulk.streams.leads import LeadsStream
+from tap_marketo_bulk.streams.output import BufferedMsgSpecWriter
 from tap_marketo_bulk.streams.program_members import ProgramMembersStream
 from tap_marketo_bulk.streams.reference import (
     ActivityTypesStream,
     DeletedLeadsStream,
     ProgramsStream,
 )
-from tap_marketo_bulk.windows import parse_datetime
 
 MIB = 1024 * 1024
 # Describe answers per (instance, client, endpoint): the SDK builds streams several times a run

@@ -6,10 +6,10 @@ import typing as t
 from datetime import datetime
 
 from tap_marketo_bulk.errors import ConfigError
-from tap_marketo_bulk.scheduler import ExportRequest
-from tap_marketo_bulk.schema import json_schema_for
+from tap_marketo_bulk.export.scheduler import ExportRequest
+from tap_marketo_bulk.export.windows import Window
+from tap_marketo_bulk.records.schema import json_schema_for
 from tap_marketo_bulk.streams.bulk import BulkExportStream
-from tap_marketo_bulk.windows import Window
 
 DELETE_LEAD = 37  # not available in bulk (use the deleted_leads stream)
 

@@ -18,15 +18,20 @@ from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.streams import Stream
 
 from tap_marketo_bulk.errors import ExportJobError, QuotaExceededError
-from tap_marketo_bulk.keyset import KeySet
-from tap_marketo_bulk.output import (
+from tap_marketo_bulk.export.scheduler import (
+    ExportReady,
+    ExportRequest,
+    JobSubmitted,
+    QuotaExhausted,
+)
+from tap_marketo_bulk.export.windows import Window, format_datetime, parse_datetime, plan_windows
+from tap_marketo_bulk.records.keyset import KeySet
+from tap_marketo_bulk.records.parser import CsvRecordParser
+from tap_marketo_bulk.streams.output import (
     RecordWriter,
     direct_record_writer,
     without_deselected_properties,
 )
-from tap_marketo_bulk.parser import CsvRecordParser
-from tap_marketo_bulk.scheduler import ExportReady, ExportRequest, JobSubmitted, QuotaExhausted
-from tap_marketo_bulk.windows import Window, format_datetime, parse_datetime, plan_windows
 
 if t.TYPE_CHECKING:
     from tap_marketo_bulk.tap import TapMarketoBulk

@@ -6,10 +6,10 @@ import typing as t
 from datetime import datetime, timedelta
 
 from tap_marketo_bulk.errors import QuotaExceededError, UnsupportedFilterError
-from tap_marketo_bulk.jobs import ExportJob
-from tap_marketo_bulk.scheduler import ExportRequest
+from tap_marketo_bulk.export.jobs import ExportJob
+from tap_marketo_bulk.export.scheduler import ExportRequest
+from tap_marketo_bulk.export.windows import Window
 from tap_marketo_bulk.streams.bulk import BulkExportStream, raise_no_updated_at
-from tap_marketo_bulk.windows import Window
 
 
 class LeadsStream(BulkExportStream):

@@ -5,10 +5,10 @@ from __future__ import annotations
 import typing as t
 from datetime import datetime
 
-from tap_marketo_bulk.scheduler import ExportRequest
+from tap_marketo_bulk.export.scheduler import ExportRequest
+from tap_marketo_bulk.export.windows import Window
 from tap_marketo_bulk.streams.bulk import BulkExportStream
 from tap_marketo_bulk.streams.leads import probe_filter
-from tap_marketo_bulk.windows import Window
 
 MAX_PROGRAMS_PER_JOB = 10  # Marketo's limit on the programIds filter
 

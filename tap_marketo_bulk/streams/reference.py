@@ -8,7 +8,7 @@ import typing as t
 from singer_sdk import typing as th
 from singer_sdk.streams import Stream
 
-from tap_marketo_bulk.windows import format_datetime, parse_datetime
+from tap_marketo_bulk.export.windows import format_datetime, parse_datetime
 
 if t.TYPE_CHECKING:
     from tap_marketo_bulk.tap import TapMarketoBulk

@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import pytest
 
-from tap_marketo_bulk import client as client_module
+from tap_marketo_bulk.api import client as client_module
 from tap_marketo_bulk.sandbox import auth as sandbox_auth
 from tap_marketo_bulk.sandbox import stats as sandbox_stats
 from tests.e2e.harness import by_key, catalog_with, duplicates, run_tap, tap_config

@@ -22,9 +22,9 @@ from datetime import timedelta
 import pytest
 
 from tap_marketo_bulk import tap as tap_module
-from tap_marketo_bulk.client import MarketoClient
+from tap_marketo_bulk.api.client import MarketoClient
 from tap_marketo_bulk.errors import ExportJobError, QuotaExceededError
-from tap_marketo_bulk.windows import ONE_DAY, Window, parse_datetime, plan_windows
+from tap_marketo_bulk.export.windows import ONE_DAY, Window, parse_datetime, plan_windows
 from tests.e2e.harness import TapRun, by_key, catalog_with, duplicates, run_tap, tap_config
 
 if t.TYPE_CHECKING:

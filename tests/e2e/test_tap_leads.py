@@ -6,7 +6,7 @@ import typing as t
 
 import pytest
 
-from tap_marketo_bulk.windows import parse_datetime, plan_windows
+from tap_marketo_bulk.export.windows import parse_datetime, plan_windows
 from tests.e2e.harness import by_key, catalog_with, duplicates, run_tap, tap_config
 
 pytestmark = pytest.mark.e2e

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from tap_marketo_bulk.windows import Window, parse_datetime, plan_windows
+from tap_marketo_bulk.export.windows import Window, parse_datetime, plan_windows
 from tests.e2e.harness import catalog_with, duplicates, tap_config
 
 if t.TYPE_CHECKING:

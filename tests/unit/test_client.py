@@ -9,7 +9,8 @@ import time
 import pytest
 import requests
 
-from tap_marketo_bulk.client import MarketoClient, redact_secrets
+from tap_marketo_bulk.api.client import MarketoClient, redact_secrets
+from tap_marketo_bulk.api.ratelimit import SlidingWindowRateLimiter
 from tap_marketo_bulk.errors import (
     AmbiguousRequestError,
     ExportFileGoneError,
@@ -19,7 +20,6 @@ from tap_marketo_bulk.errors import (
     QuotaExceededError,
     UnsupportedFilterError,
 )
-from tap_marketo_bulk.quota import SlidingWindowRateLimiter
 
 BASE = "https://284-RPR-133.mktorest.com"
 IDENTITY = f"{BASE}/identity/oauth/token"

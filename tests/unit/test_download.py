@@ -13,9 +13,9 @@ import threading
 import pytest
 import requests_mock
 
-from tap_marketo_bulk.client import MarketoClient
-from tap_marketo_bulk.download import download_export
+from tap_marketo_bulk.api.client import MarketoClient
 from tap_marketo_bulk.errors import ExportFileGoneError, ExportJobError, MarketoError
+from tap_marketo_bulk.export.download import download_export
 
 BASE = "https://284-RPR-133.mktorest.com"
 FILE_PATH = "/bulk/v1/leads/export/e1/file.json"

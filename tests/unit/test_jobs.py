@@ -8,9 +8,9 @@ import logging
 
 import pytest
 
-from tap_marketo_bulk.client import MarketoClient
+from tap_marketo_bulk.api.client import MarketoClient
 from tap_marketo_bulk.errors import ExportJobError, MarketoError, QueueFullError
-from tap_marketo_bulk.jobs import ExportJob
+from tap_marketo_bulk.export.jobs import ExportJob
 
 BASE = "https://284-RPR-133.mktorest.com"
 EXPORT = f"{BASE}/bulk/v1/leads/export"

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from tap_marketo_bulk import parser as parser_module
-from tap_marketo_bulk.parser import CsvRecordParser
-from tap_marketo_bulk.schema import json_schema_for
+from tap_marketo_bulk.records import parser as parser_module
+from tap_marketo_bulk.records.parser import CsvRecordParser
+from tap_marketo_bulk.records.schema import json_schema_for
 
 STRING = {"type": ["string", "null"]}
 INTEGER = {"type": ["integer", "null"]}

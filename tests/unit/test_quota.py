@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from datetime import date, datetime, timezone
 
-from tap_marketo_bulk.quota import QuotaTracker, current_marketo_day
+from tap_marketo_bulk.export.quota import QuotaTracker, current_marketo_day
 
 MB = 1_000_000
 
@@ -74,7 +74,7 @@ def test_add_is_thread_safe():
 
 def test_current_marketo_day_is_us_central():
     # 03:00 UTC on Nov 23 is still Nov 22 in Chicago (UTC-6 in November).
-    from tap_marketo_bulk.windows import marketo_day
+    from tap_marketo_bulk.export.windows import marketo_day
 
     assert marketo_day(datetime(2026, 11, 23, 3, 0, tzinfo=timezone.utc)) == date(2026, 11, 22)
     assert isinstance(current_marketo_day(), date)

@@ -12,10 +12,10 @@ import pytest
 from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.singerlib.encoding.simple import RecordMessage
 
-from tap_marketo_bulk.keyset import KeySet
-from tap_marketo_bulk.output import BufferedMsgSpecWriter, RecordWriter
-from tap_marketo_bulk.parser import CsvRecordParser
-from tap_marketo_bulk.schema import build_coercer
+from tap_marketo_bulk.records.keyset import KeySet
+from tap_marketo_bulk.records.parser import CsvRecordParser
+from tap_marketo_bulk.records.schema import build_coercer
+from tap_marketo_bulk.streams.output import BufferedMsgSpecWriter, RecordWriter
 
 INTEGER = {"type": ["integer", "null"]}
 NUMBER = {"type": ["number", "null"]}

@@ -12,17 +12,17 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from tap_marketo_bulk.client import MarketoClient
+from tap_marketo_bulk.api.client import MarketoClient
 from tap_marketo_bulk.errors import ExportJobError, MarketoError
-from tap_marketo_bulk.quota import QuotaTracker
-from tap_marketo_bulk.scheduler import (
+from tap_marketo_bulk.export.quota import QuotaTracker
+from tap_marketo_bulk.export.scheduler import (
     ExportReady,
     ExportRequest,
     ExportScheduler,
     JobSubmitted,
     QuotaExhausted,
 )
-from tap_marketo_bulk.windows import Window, plan_windows
+from tap_marketo_bulk.export.windows import Window, plan_windows
 
 BASE = "https://284-RPR-133.mktorest.com"
 EXPORT = "(?i)" + re.escape(f"{BASE}/bulk/v1/leads/export")

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tap_marketo_bulk.schema import (
+from tap_marketo_bulk.records.schema import (
     build_coercer,
     describe_to_properties,
     json_schema_for,

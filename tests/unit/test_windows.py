@@ -7,7 +7,7 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from tap_marketo_bulk.windows import (
+from tap_marketo_bulk.export.windows import (
     UTC,
     Window,
     format_datetime,

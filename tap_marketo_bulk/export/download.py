@@ -22,8 +22,8 @@ from typing import BinaryIO
 import requests
 import urllib3.exceptions
 
-from .client import MarketoClient
-from .errors import ExportJobError
+from tap_marketo_bulk.api.client import MarketoClient
+from tap_marketo_bulk.errors import ExportJobError
 
 CHUNK_SIZE = 1024 * 1024
 MAX_FRUITLESS_RESUMES = 5  # interruptions in a row that brought no new byte

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .windows import Window
+from tap_marketo_bulk.export.windows import Window
 
 
 @dataclass(frozen=True)

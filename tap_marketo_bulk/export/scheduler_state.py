@@ -14,8 +14,8 @@ from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .events import ExportReady, ExportRequest
-from .jobs import ACTIVE, COMPLETED, CREATED, PROCESSING, ExportJob
+from tap_marketo_bulk.export.events import ExportReady, ExportRequest
+from tap_marketo_bulk.export.jobs import ACTIVE, COMPLETED, CREATED, PROCESSING, ExportJob
 
 SUBMIT_ACTIONS = ("attach", "create", "enqueue")
 

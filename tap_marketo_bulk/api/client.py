@@ -21,11 +21,10 @@ from typing import Any
 
 import requests
 
-from .envelope import envelope_error, json_object, snippet
-from .errors import AmbiguousRequestError, ExportFileGoneError, MarketoAuthError, MarketoError
-from .quota import SlidingWindowRateLimiter
-from .redaction import install_urllib3_redaction, redact_secrets
-from .retry import (
+from tap_marketo_bulk.api.envelope import envelope_error, json_object, snippet
+from tap_marketo_bulk.api.ratelimit import SlidingWindowRateLimiter
+from tap_marketo_bulk.api.redaction import install_urllib3_redaction, redact_secrets
+from tap_marketo_bulk.api.retry import (
     CONNECT_FAILED,
     CONNECTION_LOST,
     EMPTY_RESULT,
@@ -35,6 +34,12 @@ from .retry import (
     RetryBudget,
     nothing_sent,
     retry_delay,
+)
+from tap_marketo_bulk.errors import (
+    AmbiguousRequestError,
+    ExportFileGoneError,
+    MarketoAuthError,
+    MarketoError,
 )
 
 IDENTITY_PATH = "/identity/oauth/token"

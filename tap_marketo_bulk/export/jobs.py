@@ -15,10 +15,10 @@ import time
 from collections.abc import Callable, Collection
 from pathlib import Path
 
-from .client import MarketoClient
-from .download import download_export
-from .errors import AmbiguousRequestError, ExportJobError, MarketoError
-from .windows import parse_datetime
+from tap_marketo_bulk.api.client import MarketoClient
+from tap_marketo_bulk.errors import AmbiguousRequestError, ExportJobError, MarketoError
+from tap_marketo_bulk.export.download import download_export
+from tap_marketo_bulk.export.windows import parse_datetime
 
 NEW = "New"  # not created yet (ours, never Marketo's)
 CREATED, QUEUED, PROCESSING = "Created", "Queued", "Processing"

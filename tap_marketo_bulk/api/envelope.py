@@ -11,7 +11,12 @@ from collections.abc import Callable
 
 import requests
 
-from .errors import MarketoError, QueueFullError, QuotaExceededError, UnsupportedFilterError
+from tap_marketo_bulk.errors import (
+    MarketoError,
+    QueueFullError,
+    QuotaExceededError,
+    UnsupportedFilterError,
+)
 
 # Codes that are not retried but deserve more than Marketo's terse message.
 ERROR_HINTS: dict[str, str] = {

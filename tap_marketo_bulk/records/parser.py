@@ -20,7 +20,7 @@ import sys
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, BinaryIO, NoReturn
 
-from tap_marketo_bulk.schema import (
+from tap_marketo_bulk.records.schema import (
     _schema_types,
     build_coercer,
     coerce_boolean,
@@ -188,7 +188,7 @@ def _compile_converter(names: tuple[str, ...], fast: list[FastCoercer | None]) -
     variables = ", ".join(f"v{index}" for index in range(len(names)))
     lines = ["def convert(row):", f"    {variables}, = row", "    return {", *items, "    }"]
     source = "\n".join(lines)
-    exec(compile(source, "<tap_marketo_bulk.parser converter>", "exec"), namespace)
+    exec(compile(source, "<tap_marketo_bulk.records.parser converter>", "exec"), namespace)
     return namespace["convert"]  # type: ignore[no-any-return]
 
 

@@ -17,14 +17,25 @@ import time
 from collections.abc import Callable, Collection, Iterable, Iterator
 from pathlib import Path
 
-from .client import MarketoClient
-from .download import DownloadDir
-from .errors import ExportFileGoneError, ExportJobError, QueueFullError, QuotaExceededError
-from .event_channel import EventChannel
-from .events import Event, ExportReady, ExportRequest, JobSubmitted, QuotaExhausted
-from .jobs import CANCELLED, COMPLETED, FAILED, ExportJob
-from .quota import QueueBackoff, QuotaTracker, max_active_jobs
-from .scheduler_state import (
+from tap_marketo_bulk.api.client import MarketoClient
+from tap_marketo_bulk.errors import (
+    ExportFileGoneError,
+    ExportJobError,
+    QueueFullError,
+    QuotaExceededError,
+)
+from tap_marketo_bulk.export.download import DownloadDir
+from tap_marketo_bulk.export.event_channel import EventChannel
+from tap_marketo_bulk.export.events import (
+    Event,
+    ExportReady,
+    ExportRequest,
+    JobSubmitted,
+    QuotaExhausted,
+)
+from tap_marketo_bulk.export.jobs import CANCELLED, COMPLETED, FAILED, ExportJob
+from tap_marketo_bulk.export.quota import QueueBackoff, QuotaTracker, max_active_jobs
+from tap_marketo_bulk.export.scheduler_state import (
     SUBMIT_ACTIONS,
     ExportUnit,
     OwnJobs,

@@ -1,0 +1,4 @@
+"""The bulk export engine: windows, jobs, downloads, the scheduler, quota.
+
+Knows nothing of Singer.
+"""
