@@ -119,6 +119,12 @@ CONFIG_SCHEMA = th.PropertiesList(
         description="Lead fields added to each program member row.",
     ),
     th.Property(
+        "custom_objects",
+        th.ArrayType(th.StringType),
+        description="API names of the lead-linked custom objects to export, each as stream "
+        "custom_<apiName> (default: every lead-linked one; [] for none).",
+    ),
+    th.Property(
         "leads_static_list",
         th.StringType,
         description="Export the members of this static list (id or name) instead of date windows.",

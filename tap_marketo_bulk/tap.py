@@ -29,6 +29,11 @@ from tap_marketo_bulk.settings import (
 )
 from tap_marketo_bulk.streams.activities import ActivitiesStream, activities_schema
 from tap_marketo_bulk.streams.bulk import BulkExportStream
+from tap_marketo_bulk.streams.custom_objects import (
+    CustomObjectStream,
+    custom_object_properties,
+    discover_custom_objects,
+)
 from tap_marketo_bulk.streams.leads import LeadsStream
 from tap_marketo_bulk.streams.output import BufferedMsgSpecWriter
 from tap_marketo_bulk.streams.program_members import ProgramMembersStream
@@ -205,6 +210,26 @@ class TapMarketoBulk(Tap):
         properties.setdefault("programId", {"type": ["integer", "null"]})
         return properties
 
+    def custom_object_streams(self) -> list[CustomObjectStream]:
+        """A stream per chosen lead-linked custom object (setting custom_objects)."""
+        objects = discover_custom_objects(
+            self._describe, self.config.get("custom_objects"), self.logger
+        )
+
+        def build(path: str) -> dict:
+            described = self._describe(path)
+            fields = (described[0].get("fields") or []) if described else []
+            return {"type": "object", "properties": custom_object_properties(fields, self.logger)}
+
+        return [
+            CustomObjectStream(
+                self,
+                self._bulk_schema(o.stream_name, lambda o=o: build(o.describe_path)),
+                o,
+            )
+            for o in objects
+        ]
+
     # ----- streams -------------------------------------------------------------------------------
 
     def _bulk_schema(self, name: str, build: t.Callable[[], dict]) -> dict:
@@ -230,6 +255,7 @@ class TapMarketoBulk(Tap):
                     "program_members", lambda: object_schema(self.program_member_properties())
                 ),
             ),
+            *self.custom_object_streams(),
             ActivityTypesStream(self),
             ProgramsStream(self),
             DeletedLeadsStream(self),

@@ -6,6 +6,8 @@ import re
 from typing import Any
 
 from .config import Faults, SandboxConfig
+from .custom_object_api import validate_custom_object_create
+from .custom_objects import CUSTOM_OBJECT_PREFIX
 from .dataset import Dataset
 from .envelope import ApiError, FileSlice, Reply, Request, failure, success
 from .jobs import JobQueue
@@ -13,11 +15,12 @@ from .rest_api import MAX_BATCH, decode_token, encode_token, int_param
 from .rules import validate_create
 from .stats import StatsRecorder
 
+OBJECTS = r"leads|activities|program/members|customobjects/[A-Za-z0-9_]+"
 BULK_PATH = re.compile(
-    r"^/bulk/v1/(?P<object>leads|activities|program/members)/export"
+    rf"^/bulk/v1/(?P<object>{OBJECTS})/export"
     r"(?:/(?P<export_id>[^/]+))?/(?P<action>create|enqueue|status|cancel|file)\.json$"
 )
-JOB_LIST_PATH = re.compile(r"^/bulk/v1/(?P<object>leads|activities|program/members)/export\.json$")
+JOB_LIST_PATH = re.compile(rf"^/bulk/v1/(?P<object>{OBJECTS})/export\.json$")
 RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 STATUSES = {"Created", "Queued", "Processing", "Completed", "Failed", "Cancelled", "Canceled"}
 CSV_CONTENT_TYPE = "text/csv;charset=UTF-8"
@@ -52,7 +55,12 @@ class BulkEndpoints:
 
     def create(self, request: Request, object_path: str) -> Reply | dict[str, Any]:
         self._stats.count(request.client_id, "create_calls")
-        spec = validate_create(object_path, request.json_body(), self._data, self._config)
+        body = request.json_body()
+        if object_path.startswith(CUSTOM_OBJECT_PREFIX) and isinstance(body, dict):
+            spec = validate_custom_object_create(object_path, body, self._data,
+                                                 self._config.smart_lists_supported)
+        else:
+            spec = validate_create(object_path, body, self._data, self._config)
         if self._faults.take("create_without_result"):
             return success(None)  # seen by connectors: nothing was created, retry
         created = self._queue.create(request.client_id, spec)

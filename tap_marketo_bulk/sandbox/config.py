@@ -44,6 +44,9 @@ class SandboxConfig:
     updated_at_filter_supported: bool = True  # False: leads/program-member updatedAt answer 1035
     smart_lists_supported: bool = True  # False: smartListId/smartListName answer 1035
     legacy_member_booleans: bool = False  # program member booleans written 0/1 (older files)
+    custom_objects: bool = True  # False: the subscription has no custom objects (empty list)
+    custom_object_access: bool = True  # False: no "Read-Only Custom Object" permission (603)
+    custom_object_rows: int = 200  # rows of each lead-linked custom object
     # opt-in extra endpoints (off: the path answers 610 like any unknown one)
     usage_endpoint: bool = False  # GET /rest/v1/stats/usage.json (tap-marketo calls it first)
     # server

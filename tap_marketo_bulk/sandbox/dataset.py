@@ -10,6 +10,7 @@ from typing import Any
 
 from .catalog import FieldDef, lead_fields
 from .config import SandboxConfig
+from .custom_objects import CustomObjectStore
 from .reference import (
     build_folders,
     build_members,
@@ -65,6 +66,8 @@ class Dataset:
             + [parse_utc(m["updatedAt"]) for m in self.members]
             + [parse_utc(d["activityDate"]) for d in self.deleted_leads]
         )
+        # drawn from a generator of its own, so the other objects' data stays as it was
+        self.custom_objects = CustomObjectStore(config, self.leads.ids, (self.start, self.end))
         self._rng = rng  # keeps drawing for mutations, so a run of mutations is reproducible
 
     # ----------------------------------------------------------------- generation

@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from .catalog import ACTION_RESULTS, MEMBER_FIELD_NAMES
+from .custom_object_api import custom_object_row_builder, custom_object_rows
+from .custom_objects import CUSTOM_OBJECT_PREFIX
 from .dataset import Dataset
 from .rules import ExportSpec
 from .timeutil import iso
@@ -28,6 +30,8 @@ class ExportFile:
 
 def select_rows(spec: ExportSpec, data: Dataset) -> list[int]:
     """Row positions (lead pos, activity pos or member index) the export holds, in file order."""
+    if spec.object_path.startswith(CUSTOM_OBJECT_PREFIX):
+        return custom_object_rows(spec, data)
     if spec.object_path == "leads":
         return _lead_rows(spec, data)
     if spec.object_path == "activities":
@@ -98,6 +102,8 @@ def _row_builder(
     spec: ExportSpec, data: Dataset, quote: Callable[[str], str], digit_booleans: bool
 ) -> Callable[[int], list[str]]:
     """row position -> the row's cells, quoted."""
+    if spec.object_path.startswith(CUSTOM_OBJECT_PREFIX):
+        return custom_object_row_builder(spec, data, quote)
     def cell(value: Any) -> str:
         return quote(format_cell(value, digit_booleans=digit_booleans))
 

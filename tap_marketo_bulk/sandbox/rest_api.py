@@ -11,6 +11,7 @@ from urllib.parse import parse_qsl
 
 from .auth import TokenStore
 from .catalog import ACTIVITY_TYPES, MEMBER_FIELDS
+from .custom_object_api import custom_object_routes
 from .dataset import Dataset
 from .envelope import ApiError, Reply, Request, success
 from .timeutil import parse_utc
@@ -84,6 +85,7 @@ class RestEndpoints:
             "/rest/v1/activities/pagingtoken.json": self.paging_token,
             "/rest/v1/activities/deletedleads.json": self.deleted_leads,
             "/rest/v1/lists.json": self.lists,
+            **custom_object_routes(self._data),
         }
 
     def describe_leads(self, request: Request) -> dict[str, Any]:

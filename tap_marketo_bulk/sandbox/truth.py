@@ -139,6 +139,22 @@ class GroundTruth:
         return [f.describe() for f in MEMBER_FIELDS]
 
     @property
+    def custom_objects(self) -> dict[str, list[dict[str, Any]]]:
+        """Rows of every custom object by API name, ordered by marketoGUID, each with every
+        describe field. Values as Marketo's field types describe them: string/text/textarea/
+        email/phone/url and reference -> str (CRM ids such as "0015000000aBcDeAAA" or
+        "001656783185136518", zeros kept); integer/score -> int; percent/float/currency ->
+        float; boolean -> bool; date -> "YYYY-MM-DD"; datetime -> "...Z"; empty -> None.
+        Objects not linked to leads are here too (bulk export refuses them)."""
+        store = self._data.custom_objects
+        return {name: store.truth(name) for name in store.definitions}
+
+    @property
+    def custom_object_definitions(self) -> list[dict[str, Any]]:
+        """Every custom object as describe.json returns it (list item plus `fields`)."""
+        return [d.describe() for d in self._data.custom_objects.definitions.values()]
+
+    @property
     def instance_birth(self) -> str:
         return iso(self._data.start)
 

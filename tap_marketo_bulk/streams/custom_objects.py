@@ -1,0 +1,169 @@
+"""Custom objects: one `custom_<apiName>` stream per lead-linked Marketo custom object.
+
+Discovery lists the instance's custom objects (`/rest/v1/customobjects.json`) and keeps those
+with a relationship to `Lead`: Marketo's bulk export takes only first-level lead-linked objects
+(api-notes §10). Each is exported like leads: `updatedAt` windows of `window_days` minus one
+second, only the selected columns plus the key (`idField`, marketoGUID) and `updatedAt`.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import typing as t
+from dataclasses import dataclass
+from datetime import datetime
+
+from tap_marketo_bulk.errors import ConfigError, MarketoError
+from tap_marketo_bulk.export.scheduler import ExportRequest
+from tap_marketo_bulk.export.windows import Window
+from tap_marketo_bulk.records.schema import describe_to_properties
+from tap_marketo_bulk.streams.bulk import BulkExportStream
+
+if t.TYPE_CHECKING:
+    from tap_marketo_bulk.tap import TapMarketoBulk
+
+LIST_PATH = "/rest/v1/customobjects.json"
+SETTING = "custom_objects"
+STREAM_PREFIX = "custom_"
+# API names are letters, digits and underscores ("car_c"); anything else would change the path.
+API_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+ACCESS_DENIED = "603"
+PERMISSION_HINT = "the API user's role needs the 'Read-Only Custom Object' permission"
+
+
+@dataclass(frozen=True)
+class CustomObject:
+    """A lead-linked custom object the tap exports."""
+
+    api_name: str
+    id_field: str
+
+    @property
+    def stream_name(self) -> str:
+        return STREAM_PREFIX + self.api_name
+
+    @property
+    def describe_path(self) -> str:
+        return f"/rest/v1/customobjects/{self.api_name}/describe.json"
+
+
+def is_lead_linked(item: dict) -> bool:
+    """A relationship whose `relatedTo.name` is Lead: the only kind bulk export accepts."""
+    return any(
+        isinstance(rel, dict) and (rel.get("relatedTo") or {}).get("name") == "Lead"
+        for rel in item.get("relationships") or []
+    )
+
+
+def _link_of(item: dict) -> str:
+    names = {
+        str((rel.get("relatedTo") or {}).get("name"))
+        for rel in item.get("relationships") or []
+        if isinstance(rel, dict) and (rel.get("relatedTo") or {}).get("name")
+    }
+    return ", ".join(sorted(names)) or "nothing"
+
+
+def discover_custom_objects(
+    read: t.Callable[[str], list[dict]],
+    configured: list[str] | None,
+    logger: logging.Logger,
+) -> list[CustomObject]:
+    """The custom objects to export, from the list call; [] (with a WARNING) when there are none.
+
+    `configured` is the `custom_objects` setting: None means every lead-linked object, [] none.
+    A named object that is missing or not lead-linked raises ConfigError naming the setting.
+    """
+    if configured is not None and not configured:
+        return []
+    try:
+        listed = read(LIST_PATH)
+    except MarketoError as exc:
+        if exc.code != ACCESS_DENIED:
+            raise
+        if configured:
+            raise ConfigError(
+                f"{SETTING}: Marketo refused the custom object list ({exc.code} {exc.message}); "
+                f"{PERMISSION_HINT}"
+            ) from None
+        logger.warning(
+            "No custom object streams: Marketo refused the custom object list (%s %s); %s",
+            exc.code,
+            exc.message,
+            PERMISSION_HINT,
+        )
+        return []
+    by_name = {str(item.get("name")): item for item in listed if item.get("name")}
+    not_exportable = {n: i for n, i in by_name.items() if not is_lead_linked(i)}
+    if not_exportable:
+        logger.info(
+            "Custom objects not exported (bulk export takes lead-linked objects only): %s",
+            ", ".join(f"{n} (linked to {_link_of(i)})" for n, i in sorted(not_exportable.items())),
+        )
+    if configured is None:
+        chosen = [n for n in by_name if n not in not_exportable]
+        if not chosen:
+            logger.warning(
+                "No custom object streams: this Marketo instance has no lead-linked custom objects"
+            )
+    else:
+        for name in configured:
+            if name not in by_name:
+                known = ", ".join(sorted(set(by_name) - set(not_exportable))) or "none"
+                raise ConfigError(
+                    f"{SETTING}: no custom object with API name {name!r} on this instance "
+                    f"(lead-linked ones: {known})"
+                )
+            if name in not_exportable:
+                raise ConfigError(
+                    f"{SETTING}: {name!r} is linked to {_link_of(not_exportable[name])}, not to "
+                    "leads; Marketo's bulk export takes lead-linked custom objects only"
+                )
+        chosen = list(dict.fromkeys(configured))
+    objects = []
+    for name in chosen:
+        if not API_NAME.match(name):
+            logger.warning("Custom object %r skipped: not a valid API name", name)
+            continue
+        objects.append(CustomObject(name, str(by_name[name].get("idField") or "marketoGUID")))
+    return objects
+
+
+def custom_object_properties(fields: list[dict], logger: logging.Logger) -> dict[str, dict]:
+    """Property schemas from a custom object's describe, through the leads' type map."""
+    properties = describe_to_properties(fields, logger)
+    # A reference holds a CRM id ("0015000000aBcDeAAA", "001656783185136518"): a string
+    # (api-notes §9). Kept here until records/schema.py maps reference to string (issue 10).
+    for field in fields:
+        if str(field.get("dataType") or "").lower() == "reference" and field.get("name"):
+            properties[str(field["name"])] = {"type": ["string", "null"]}
+    return properties
+
+
+class CustomObjectStream(BulkExportStream):
+    """One lead-linked custom object, exported by `updatedAt` windows."""
+
+    replication_key = "updatedAt"
+
+    def __init__(self, tap: TapMarketoBulk, schema: dict, custom_object: CustomObject) -> None:
+        self.name = custom_object.stream_name  # before the SDK names the logger after it
+        self.custom_object = custom_object
+        self.object_path = f"customobjects/{custom_object.api_name}"
+        super().__init__(tap, schema)
+        self.primary_keys = [custom_object.id_field]
+
+    @property
+    def filter_name(self) -> str:  # type: ignore[override]
+        return "updatedAt"
+
+    def fields(self) -> list[str]:
+        return self.selected_columns(always=(self.custom_object.id_field, "updatedAt"))
+
+    def plan_requests(self, end: datetime) -> list[ExportRequest]:
+        fields = self.fields()
+
+        def body_for(window: Window) -> dict:
+            return {"fields": fields, "format": "CSV", "filter": {"updatedAt": window.as_filter()}}
+
+        return self.window_requests(self.plan_windows(end), body_for)
