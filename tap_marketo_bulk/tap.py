@@ -64,6 +64,15 @@ class MarketoBulkCommand(SingerCommand):
             self.logger.error("%s", exc)
         ctx.exit(1)
 
+    def make_context(self, *args: t.Any, **kwargs: t.Any) -> click.Context:
+        # --discover and --about run as eager option callbacks while the arguments are parsed,
+        # before invoke(): a discovery error (e.g. custom_objects) must end in one line too.
+        try:
+            return super().make_context(*args, **kwargs)
+        except (ConfigError, MarketoError) as exc:
+            self.logger.error("%s", exc)
+            raise click.exceptions.Exit(1) from None
+
 
 class TapMarketoBulk(Tap):
     """Singer tap for Marketo's Bulk Extract API."""

@@ -106,6 +106,8 @@ class FakeMarketo:
                 ],
             },
         )
+        # An instance without custom objects (tests/unit/test_custom_objects.py adds some).
+        m.get(f"{BASE_URL}/rest/v1/customobjects.json", json={"success": True, "result": []})
         obj = r"(leads|activities|program/members)"
         m.post(re.compile(rf"(?i){BASE_URL}/bulk/v1/{obj}/export/create\.json"), json=self._create)
         m.post(
