@@ -19,7 +19,7 @@ class ExportRequest:
     """One export to run: a create.json body, usually for one date window."""
 
     stream: str  # stream name (logs, stats)
-    object_path: str  # "leads" | "activities" | "program/members"
+    object_path: str  # "leads" | "activities" | "program/members" | "customobjects/<apiName>"
     body: dict  # create.json body (fields, format, filter)
     window: Window | None = None  # the window the body's filter covers
     rebuild: Callable[[Window], dict] | None = None  # body for a sub-window (split on failure)

@@ -51,6 +51,12 @@ def build_parser() -> argparse.ArgumentParser:
     add("--no-smart-lists", action="store_true", help="smart list filters answer 1035")
     add("--legacy-member-booleans", action="store_true",
         help="program member booleans written as 0/1")
+    add("--no-custom-objects", action="store_true",
+        help="a subscription without custom objects (the list is empty)")
+    add("--no-custom-object-access", action="store_true",
+        help="the API role lacks 'Read-Only Custom Object': custom-object calls answer 603")
+    add("--custom-object-rows", type=int, default=defaults.custom_object_rows,
+        help="rows of each lead-linked custom object")
     add("--usage-endpoint", action="store_true",
         help="serve GET /rest/v1/stats/usage.json (API calls made today, per API user)")
     add("--workdir", default=None, help="where export files go (default: a temp dir)")
@@ -72,6 +78,9 @@ def config_from_args(args: argparse.Namespace) -> SandboxConfig:
         updated_at_filter_supported=not args.no_updated_at_filter,
         smart_lists_supported=not args.no_smart_lists,
         legacy_member_booleans=args.legacy_member_booleans,
+        custom_objects=not args.no_custom_objects,
+        custom_object_access=not args.no_custom_object_access,
+        custom_object_rows=args.custom_object_rows,
         usage_endpoint=args.usage_endpoint,
         host=args.host, port=args.port, workdir=args.workdir,
     )

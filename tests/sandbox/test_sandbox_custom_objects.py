@@ -151,3 +151,14 @@ def test_no_custom_objects_and_no_permission(make_sandbox: Callable[..., Sandbox
     assert error_code(denied.get("/rest/v1/customobjects/car_c/describe.json")) == "603"
     body = {"fields": ["marketoGUID"], "filter": {"updatedAt": JAN}}
     assert error_code(denied.create(CAR, body)) == "603"
+
+
+def test_cli_switches() -> None:
+    from tap_marketo_bulk.sandbox.cli import build_parser, config_from_args
+
+    config = config_from_args(build_parser().parse_args(
+        ["--no-custom-objects", "--no-custom-object-access", "--custom-object-rows", "7"]))
+    assert (config.custom_objects, config.custom_object_access, config.custom_object_rows) == (
+        False, False, 7)
+    default = config_from_args(build_parser().parse_args([]))
+    assert default.custom_objects and default.custom_object_access
