@@ -46,6 +46,8 @@ STREAMS = {
     "programs": ("id",),
     "activity_types": ("id",),
     "deleted_leads": ("id",),
+    "custom_car_c": ("marketoGUID",),
+    "custom_course_c": ("marketoGUID",),
 }
 
 # Asks the sandbox for its ground truth: the data is a pure function of the CLI arguments, so an
@@ -55,7 +57,11 @@ import json, sys
 from tap_marketo_bulk.sandbox.cli import build_parser, config_from_args
 from tap_marketo_bulk.sandbox import Sandbox
 sandbox = Sandbox(config_from_args(build_parser().parse_args(sys.argv[1:])))
-print(json.dumps(sandbox.truth.counts()))
+counts = sandbox.truth.counts()
+linked = [d["name"] for d in sandbox.truth.custom_object_definitions
+          if any(r["relatedTo"]["name"] == "Lead" for r in d["relationships"])]
+counts.update({f"custom_{name}": len(sandbox.truth.custom_objects[name]) for name in linked})
+print(json.dumps(counts))
 """
 
 

@@ -113,7 +113,8 @@ def parse_ts(value: str | datetime) -> datetime:
 
 def truth_by_stream(sb: Sandbox) -> dict[str, list[dict[str, Any]]]:
     truth = sb.truth
-    return {stream: list(getattr(truth, stream)) for stream in KEYS}
+    custom = {f"custom_{name}": rows for name, rows in truth.custom_objects.items()}
+    return {stream: list(custom.get(stream) or getattr(truth, stream)) for stream in KEYS}
 
 
 def key_of(row: Mapping[str, Any], columns: tuple[str, ...]) -> tuple[Any, ...]:
