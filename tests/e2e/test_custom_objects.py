@@ -220,6 +220,23 @@ def test_an_instance_without_custom_objects_warns_and_runs_green(
         assert sb.client_stats()["errors"].get("603", 0) >= 1
 
 
+def test_custom_object_jobs_share_the_queue_limits_with_the_other_streams(
+    sandbox_factory: Callable[..., Sandbox],
+) -> None:
+    # Jobs that take a moment, so leads and custom objects would pile up without the limits.
+    sb = sandbox_factory(**{**SANDBOX, "job_seconds": 0.05})
+    config = tap_config(sb)
+    run = run_tap(config, catalog=catalog_with(config, only=["leads", *STREAMS]))
+    assert run.error is None, repr(run.error)
+    assert_equal_truth(sb, {s: run.records(s) for s in STREAMS})
+    assert len(run.records("leads")) == len(sb.truth.leads)
+    stats = sb.client_stats()
+    objects = {j["object"] for j in stats["jobs"]}
+    assert {"leads", "customobjects/car_c", "customobjects/course_c"} <= objects
+    assert stats["max_processing_at_once"] == 2
+    assert stats["max_queued_plus_processing_at_once"] <= 3
+
+
 # ----- faults ------------------------------------------------------------------------------------
 
 
