@@ -47,6 +47,9 @@ class SandboxConfig:
     custom_objects: bool = True  # False: the subscription has no custom objects (empty list)
     custom_object_access: bool = True  # False: no "Read-Only Custom Object" permission (603)
     custom_object_rows: int = 200  # rows of each lead-linked custom object
+    # custom-object updatedAt filters also match rows this many seconds outside the range: the
+    # boundary edge cases that return duplicates across adjacent windows (api-notes §6)
+    custom_object_edge_slack_seconds: int = 0
     # opt-in extra endpoints (off: the path answers 610 like any unknown one)
     usage_endpoint: bool = False  # GET /rest/v1/stats/usage.json (tap-marketo calls it first)
     # server

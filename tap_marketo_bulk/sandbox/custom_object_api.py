@@ -137,7 +137,8 @@ def custom_object_rows(spec: ExportSpec, data: Dataset) -> list[int]:
     table = data.custom_objects.tables[definition.name]
     link = definition.link_field
     if spec.date_field == "updatedAt":
-        start, end = spec.start, spec.end
+        slack = data.custom_objects.edge_slack
+        start, end = spec.start - slack, spec.end + slack
         return [pos for pos, stamp in enumerate(table.updated) if start <= stamp <= end]
     if spec.smart_list_every:
         every = spec.smart_list_every

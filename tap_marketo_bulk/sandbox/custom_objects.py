@@ -206,6 +206,7 @@ class CustomObjectStore:
     def __init__(self, config: SandboxConfig, lead_ids: list[int], span: tuple[int, int]) -> None:
         self.enabled = config.custom_objects  # False: the subscription has none
         self.access = config.custom_object_access  # False: the role lacks the permission (603)
+        self.edge_slack = config.custom_object_edge_slack_seconds
         self.definitions = {d.name: d for d in CUSTOM_OBJECTS} if self.enabled else {}
         self.tables: dict[str, CustomObjectTable] = {}
         rng = random.Random(f"{config.seed}:custom-objects")
