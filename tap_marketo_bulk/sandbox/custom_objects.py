@@ -217,6 +217,27 @@ class CustomObjectStore:
     def definition(self, name: str) -> CustomObjectDef | None:
         return self.definitions.get(name)
 
+    def update(
+        self, rng: random.Random, count: int, earliest: int, latest: int
+    ) -> dict[str, list[str]]:
+        """Change `count` rows of each lead-linked object: new attribute values and an updatedAt
+        in [earliest, latest]; marketoGUID, the link and createdAt stay. Their GUIDs by object."""
+        changed: dict[str, list[str]] = {}
+        for name, table in self.tables.items():
+            definition = table.definition
+            if not definition.lead_linked:
+                continue
+            positions = sorted(rng.sample(range(len(table.rows)), min(count, len(table.rows))))
+            for pos in positions:
+                updated = rng.randint(earliest, latest)
+                row = table.rows[pos]
+                for attribute in definition.attributes:
+                    row[attribute.name] = _value_for(attribute.data_type)(rng, (earliest, latest))
+                row["updatedAt"] = iso(updated)
+                table.updated[pos] = updated
+            changed[name] = [table.rows[pos][ID_FIELD] for pos in positions]
+        return changed
+
     def truth(self, name: str) -> list[dict[str, Any]]:
         """Rows of `name` ordered by marketoGUID: exactly what a correct tap emits."""
         rows = [dict(row) for row in self.tables[name].rows]

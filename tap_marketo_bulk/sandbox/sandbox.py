@@ -155,3 +155,16 @@ class Sandbox:
             new_leads=new_leads, updated_leads=updated_leads, new_activities=new_activities,
             updated_members=updated_members, earliest=earliest, latest=latest,
         )
+
+    def mutate_custom_objects(self, updated_rows: int, *, between: tuple[str, str]
+                              ) -> dict[str, list[str]]:
+        """Change `updated_rows` rows of each lead-linked custom object, updatedAt in `between`
+        (ISO start, end: after the data a tap already exported); their marketoGUIDs by object."""
+        earliest, latest = parse_utc(between[0]), parse_utc(between[1])
+        data = self._data
+        with data.lock:
+            changed = data.custom_objects.update(
+                random.Random(f"{self.config.seed}:custom-updates:{earliest}"), updated_rows,
+                earliest, latest)
+            data.version += 1
+        return changed

@@ -161,6 +161,22 @@ def test_changes_after_the_bookmark_come_in_the_next_run(sb: Sandbox) -> None:
         # Only windows after the bookmark: none starts before it.
         assert jobs and all(j["filter"]["updatedAt"]["startAt"] > first_end for j in jobs)
 
+    # Rows changed after the last run come in the next one, with their new values.
+    later_end = "2024-07-10T23:59:59Z"
+    changed = sb.mutate_custom_objects(7, between=("2024-07-01T00:00:00Z", later_end))
+    now = {s: by_key(sb.truth.custom_objects[s.removeprefix("custom_")], KEY) for s in STREAMS}
+    third = run_tap(tap_config(sb, end_date=later_end), state=second.final_state, catalog=catalog)
+    assert third.error is None, repr(third.error)
+    for stream in STREAMS:
+        name = stream.removeprefix("custom_")
+        records = third.records(stream)
+        assert sorted(KEY(r) for r in records) == sorted(changed[name]) and len(records) == 7
+        assert by_key(records, KEY) == {g: now[stream][g] for g in changed[name]}
+        earlier = by_key(first.records(stream) + second.records(stream), KEY)
+        assert all(earlier[g] != now[stream][g] for g in changed[name])
+        bookmark = third.final_state["bookmarks"][stream]["replication_key_value"]
+        assert bookmark == later_end
+
 
 def test_rows_a_boundary_case_returns_in_two_windows_are_emitted_once(
     sandbox_factory: Callable[..., Sandbox], caplog: pytest.LogCaptureFixture
