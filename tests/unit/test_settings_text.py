@@ -7,6 +7,7 @@ the SDK's built-in ones and settings added later included, gets it without a lin
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import typing as t
@@ -250,3 +251,22 @@ def test_meltano_yml_declares_every_setting_so_text_reaches_the_tap() -> None:
         if "string" not in schema_types(schema[name]) and kind != "string"
     }
     assert wrong == {}, f"declare these `kind: string` in meltano.yml: {wrong}"
+
+
+def test_published_plugin_definition_matches_the_project_one() -> None:
+    """meltano-plugin/tap-marketo-bulk.yml (what users add) declares what meltano.yml declares,
+    and installs the package this repository builds."""
+    project = yaml.safe_load((REPO_ROOT / "meltano.yml").read_text())
+    ours = next(p for p in project["plugins"]["extractors"] if p["name"] == "tap-marketo-bulk")
+    published = yaml.safe_load((REPO_ROOT / "meltano-plugin" / "tap-marketo-bulk.yml").read_text())
+    # tomllib is 3.11+; the project's name is the first `name =` line of pyproject.toml.
+    package = re.search(r'(?m)^name = "([^"]+)"', (REPO_ROOT / "pyproject.toml").read_text())
+    assert package is not None
+    assert published["pip_url"] == package.group(1)
+    for key in ("name", "namespace", "executable", "capabilities"):
+        assert published[key] == ours[key], key
+
+    def declared(plugin: dict) -> list[tuple]:
+        return [(s["name"], s.get("kind"), bool(s.get("sensitive"))) for s in plugin["settings"]]
+
+    assert declared(published) == declared(ours)
