@@ -270,3 +270,19 @@ def test_published_plugin_definition_matches_the_project_one() -> None:
         return [(s["name"], s.get("kind"), bool(s.get("sensitive"))) for s in plugin["settings"]]
 
     assert declared(published) == declared(ours)
+
+
+def test_readme_paste_definition_agrees_with_the_published_one() -> None:
+    readme = (REPO_ROOT / "README.md").read_text()
+    section = readme[readme.index("## Add to your Meltano project") :]
+    start = section.index("```yaml\n") + len("```yaml\n")
+    block = section[start : section.index("```\n", start)]
+    pasted = yaml.safe_load(block)["plugins"]["extractors"][0]
+    published = yaml.safe_load((REPO_ROOT / "meltano-plugin" / "tap-marketo-bulk.yml").read_text())
+    for key in ("name", "namespace", "pip_url", "executable", "capabilities"):
+        assert pasted[key] == published[key], key
+    kinds = {s["name"]: (s.get("kind"), bool(s.get("sensitive"))) for s in published["settings"]}
+    for setting in pasted["settings"]:
+        assert (setting.get("kind"), bool(setting.get("sensitive"))) == kinds[setting["name"]]
+    # The required settings, and munchkin_id standing in for base_url.
+    assert {*CONFIG_SCHEMA["required"], "munchkin_id"} <= {s["name"] for s in pasted["settings"]}
