@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -163,18 +164,13 @@ def test_sdist_and_wheel_hold_the_package_and_only_runtime_dependencies(dist: Di
     assert "tap_marketo_bulk/sandbox/README.md" in names
     assert f"\nVersion: {__version__}\n" in metadata
     assert dist.wheel.name.startswith(f"tap_marketo_bulk-{__version__}-")
-    runtime = [
-        line.split(":", 1)[1].strip()
-        for line in metadata.splitlines()
-        if line.startswith("Requires-Dist:") and "extra ==" not in line
-    ]
-    assert any(r.startswith("singer-sdk") for r in runtime), runtime
-    assert not [
-        r
-        for r in runtime
-        if r.split("[")[0].split(">")[0].split("~")[0].split("=")[0].strip().replace("-", "_")
-        in TEST_ONLY
-    ], runtime
+    # Requirement names of the runtime dependencies (those without an `extra ==` marker).
+    requirement = re.compile(r"^Requires-Dist: ([A-Za-z0-9_.-]+)(?!.*extra ==)", re.MULTILINE)
+    runtime = {name.lower().replace("_", "-") for name in requirement.findall(metadata)}
+    assert "singer-sdk" in runtime
+    assert not runtime & {"pytest", "requests-mock", "psycopg", "ruff", "build", "setuptools"}
+    test_extra = re.findall(r"^Requires-Dist: ([A-Za-z0-9_.-]+).*extra == .test.", metadata, re.M)
+    assert "pytest" in test_extra and "build" in test_extra
     assert "tap-marketo-bulk = tap_marketo_bulk.tap:TapMarketoBulk.cli" in entry_points
     assert "tap-marketo-bulk-sandbox = tap_marketo_bulk.sandbox.cli:main" in entry_points
 
