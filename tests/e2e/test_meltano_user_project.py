@@ -1,7 +1,6 @@
 """The tap as a data team gets it: a built wheel, added to a brand-new Meltano project of their own.
 
-1. `python -m build` makes the sdist and, from it, the wheel (offline: `--no-isolation`, with the
-   setuptools the test extras bring); both are inspected.
+1. `python -m build` makes the sdist and, from it, the wheel (test_packaging.py inspects both).
 2. `meltano init` makes a new project in a temporary directory; `meltano add --from-ref` adds the
    extractor from meltano-plugin/tap-marketo-bulk.yml (the definition the README points users
    to) with `pip_url` pointing at the wheel, and target-jsonl from this repository's meltano.yml.
@@ -19,15 +18,12 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 import sys
 import time
 import urllib.parse
 import urllib.request
-import zipfile
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +32,7 @@ import yaml
 
 from tests.conftest import MeltanoProject
 from tests.e2e.test_meltano_jsonl import KEYS, RUN_TIMEOUT, namespace_prefix
+from tests.e2e.test_packaging import Dist, build_dist
 
 pytestmark = [pytest.mark.e2e, pytest.mark.meltano]
 
@@ -43,7 +40,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 PLUGIN_FILE = REPO_ROOT / "meltano-plugin" / "tap-marketo-bulk.yml"
 JSONL_RUNNER = Path(__file__).resolve().parent / "test_meltano_jsonl.py"
 DEAD_PROXY = "http://127.0.0.1:9"
-TEST_ONLY = ("pytest", "requests_mock", "psycopg", "ruff", "build")
+TEST_ONLY = ("pytest", "requests_mock", "psycopg", "ruff", "build")  # import names
 
 SANDBOX: dict[str, Any] = {
     "seed": 8,
@@ -112,73 +109,9 @@ def text_for_new_setting(name: str) -> str:
     raise AssertionError(f"give {name} a value in ENV_VALUES")
 
 
-# ----- build -------------------------------------------------------------------------------------
-
-
-@dataclass
-class Dist:
-    wheel: Path
-    sdist: Path
-
-
 @pytest.fixture(scope="module")
 def dist(tmp_path_factory: pytest.TempPathFactory) -> Dist:
-    out = tmp_path_factory.mktemp("dist")
-    started = time.monotonic()
-    done = subprocess.run(
-        [sys.executable, "-m", "build", "--no-isolation", "--outdir", str(out), str(REPO_ROOT)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-        stdin=subprocess.DEVNULL,
-    )
-    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
-    print(f"python -m build: {time.monotonic() - started:.1f} s")
-    wheels, sdists = list(out.glob("*.whl")), list(out.glob("*.tar.gz"))
-    assert len(wheels) == 1 and len(sdists) == 1, sorted(p.name for p in out.iterdir())
-    return Dist(wheel=wheels[0], sdist=sdists[0])
-
-
-def package_files() -> set[str]:
-    """Files of the package as the checkout has them (what the wheel must hold)."""
-    return {
-        p.relative_to(REPO_ROOT).as_posix()
-        for p in (REPO_ROOT / "tap_marketo_bulk").rglob("*")
-        if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"
-    }
-
-
-def test_sdist_and_wheel_hold_the_package_and_only_runtime_dependencies(dist: Dist) -> None:
-    import tarfile
-
-    from tap_marketo_bulk import __version__
-
-    with zipfile.ZipFile(dist.wheel) as wheel:
-        names = set(wheel.namelist())
-        metadata_name = next(n for n in names if n.endswith(".dist-info/METADATA"))
-        metadata = wheel.read(metadata_name).decode()
-        entry_points = wheel.read(metadata_name.replace("METADATA", "entry_points.txt")).decode()
-    missing = package_files() - names
-    assert not missing, f"not in the wheel: {sorted(missing)}"
-    assert "tap_marketo_bulk/sandbox/README.md" in names
-    assert f"\nVersion: {__version__}\n" in metadata
-    assert dist.wheel.name.startswith(f"tap_marketo_bulk-{__version__}-")
-    # Requirement names of the runtime dependencies (those without an `extra ==` marker).
-    requirement = re.compile(r"^Requires-Dist: ([A-Za-z0-9_.-]+)(?!.*extra ==)", re.MULTILINE)
-    runtime = {name.lower().replace("_", "-") for name in requirement.findall(metadata)}
-    assert "singer-sdk" in runtime
-    assert not runtime & {"pytest", "requests-mock", "psycopg", "ruff", "build", "setuptools"}
-    test_extra = re.findall(r"^Requires-Dist: ([A-Za-z0-9_.-]+).*extra == .test.", metadata, re.M)
-    assert "pytest" in test_extra and "build" in test_extra
-    assert "tap-marketo-bulk = tap_marketo_bulk.tap:TapMarketoBulk.cli" in entry_points
-    assert "tap-marketo-bulk-sandbox = tap_marketo_bulk.sandbox.cli:main" in entry_points
-
-    with tarfile.open(dist.sdist) as sdist:
-        root = f"tap_marketo_bulk-{__version__}/"
-        in_sdist = {n.removeprefix(root) for n in sdist.getnames()}
-    assert {"pyproject.toml", "README.md", "PKG-INFO"} <= in_sdist
-    assert not package_files() - in_sdist
+    return build_dist(tmp_path_factory.mktemp("dist"))
 
 
 # ----- a user's Meltano project ------------------------------------------------------------------
