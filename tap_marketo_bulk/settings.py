@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 import re
 import typing as t
 from urllib.parse import urlparse
@@ -234,3 +235,121 @@ def schema_error_line(message: str, path: t.Sequence[t.Any], validator: str, par
     if path:
         return f"{path[0]}: {message}"
     return message
+
+
+# ----- settings given as text ---------------------------------------------------------------------
+# Environment variables (`--config=ENV`) and Meltano settings declared `kind: string` arrive as
+# text. Every setting whose schema isn't a string is parsed here, by its JSON schema, so built-in
+# SDK settings and new settings get the same treatment; a value that doesn't parse names it.
+
+BOOLEAN_WORDS = {
+    **dict.fromkeys(("true", "1", "yes", "on"), True),
+    **dict.fromkeys(("false", "0", "no", "off"), False),
+}
+
+
+class SettingTextError(ValueError):
+    """A setting's text can't be read as the type its schema wants."""
+
+
+def schema_types(schema: t.Mapping[str, t.Any]) -> set[str]:
+    """The JSON types a property schema allows (`type`, or the types of its `anyOf` branches)."""
+    types: set[str] = set()
+    for branch in schema.get("anyOf", [schema]):
+        declared = branch.get("type", []) if isinstance(branch, t.Mapping) else []
+        types.update([declared] if isinstance(declared, str) else declared)
+    return types
+
+
+def _parse_integer(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        number = _parse_number(text, "an integer")
+        if not float(number).is_integer():
+            raise SettingTextError(f"expected an integer, got {text!r}") from None
+        return int(number)
+
+
+def _parse_number(text: str, expected: str = "a number") -> int | float:
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        number = float(text)
+    except ValueError:
+        raise SettingTextError(f"expected {expected}, got {text!r}") from None
+    if number != number or number in (float("inf"), float("-inf")):
+        raise SettingTextError(f"expected {expected}, got {text!r}")
+    return number
+
+
+def _parse_json(text: str, kind: type, expected: str) -> t.Any:
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise SettingTextError(f"expected {expected}, got {text!r} ({exc.msg})") from None
+    if not isinstance(value, kind):
+        raise SettingTextError(f"expected {expected}, got {text!r}")
+    return value
+
+
+def parse_setting_text(text: str, schema: t.Mapping[str, t.Any]) -> t.Any:
+    """`text` as the value `schema` wants: numbers, booleans, JSON or comma-separated lists, JSON
+    objects. Text for a schema that allows strings stays text."""
+    types = schema_types(schema)
+    stripped = text.strip()
+    if "string" in types or not types:
+        return text
+    if "array" in types:
+        if stripped.startswith("["):
+            items = _parse_json(stripped, list, "a JSON list or comma-separated values")
+        else:  # `1,2,3` / `email,firstName`, as singer-sdk also accepts for lists
+            items = [item.strip() for item in stripped.split(",") if item.strip()]
+        return normalize_value(items, schema)
+    if "object" in types:
+        return _parse_json(stripped, dict, "a JSON object")
+    if "boolean" in types:
+        if stripped.lower() not in BOOLEAN_WORDS:
+            raise SettingTextError(f"expected true or false, got {text!r}")
+        return BOOLEAN_WORDS[stripped.lower()]
+    if "integer" in types:
+        return _parse_integer(stripped)
+    if "number" in types:
+        return _parse_number(stripped)
+    return text
+
+
+def normalize_value(value: t.Any, schema: t.Mapping[str, t.Any]) -> t.Any:
+    """`value` with text parsed where `schema` wants another type, array items included."""
+    if isinstance(value, str):
+        return parse_setting_text(value, schema)
+    items = schema.get("items")
+    if isinstance(value, list) and isinstance(items, t.Mapping):
+        return [normalize_value(item, items) for item in value]
+    return value
+
+
+def normalize_config(
+    config: t.Mapping[str, t.Any], schema: t.Mapping[str, t.Any]
+) -> tuple[dict[str, t.Any], list[str]]:
+    """The config with every setting given as text parsed by its schema, and one line per setting
+    that didn't parse. Empty text for a non-text setting counts as unset (an exported but empty
+    environment variable), so the default applies."""
+    properties = schema.get("properties", {})
+    normalized: dict[str, t.Any] = {}
+    errors: list[str] = []
+    for name, value in config.items():
+        prop = properties.get(name)
+        if prop is None:
+            normalized[name] = value
+            continue
+        if isinstance(value, str) and not value.strip() and "string" not in schema_types(prop):
+            continue
+        try:
+            normalized[name] = normalize_value(value, prop)
+        except SettingTextError as exc:
+            errors.append(f"{name}: {exc}")
+            normalized[name] = value
+    return normalized, errors

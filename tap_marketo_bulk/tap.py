@@ -12,7 +12,9 @@ from functools import cached_property
 import click
 from jsonschema import Draft7Validator
 from singer_sdk import Tap
+from singer_sdk.configuration._dict_config import parse_environment_config
 from singer_sdk.exceptions import ConfigValidationError
+from singer_sdk.helpers._classproperty import classproperty
 from singer_sdk.plugin_base import SingerCommand
 
 from tap_marketo_bulk.api.client import MarketoClient
@@ -24,6 +26,7 @@ from tap_marketo_bulk.records.schema import describe_to_properties
 from tap_marketo_bulk.settings import (
     CONFIG_SCHEMA,
     check_config,
+    normalize_config,
     resolve_base_url,
     schema_error_line,
 )
@@ -84,12 +87,26 @@ class TapMarketoBulk(Tap):
 
     # ----- settings ------------------------------------------------------------------------------
 
+    @classproperty
+    def _env_var_config(cls) -> dict[str, t.Any]:
+        # Every TAP_MARKETO_BULK_* variable as its text: singer-sdk's own parsing would crash
+        # on `0.5` for an integer and leave numbers as text; _validate_config parses them all.
+        schema = cls.config_jsonschema
+        cls.append_builtin_config(schema)
+        as_text = {"properties": {name: {"type": "string"} for name in schema["properties"]}}
+        return parse_environment_config(as_text, cls._env_var_prefix)
+
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
         schema = dict(self.config_jsonschema)
         self.append_builtin_config(schema)
-        errors = [
+        # Settings given as text (environment, Meltano `kind: string`) become typed values here,
+        # before anything reads self.config.
+        self._config, errors = normalize_config(self._config, schema)
+        unreadable = {line.split(":", 1)[0] for line in errors}
+        errors += [
             schema_error_line(e.message, list(e.path), str(e.validator), e.validator_value)
             for e in Draft7Validator(schema).iter_errors(self._config)
+            if not e.path or e.path[0] not in unreadable
         ]
         if not errors:
             errors = check_config(self._config)
