@@ -16,17 +16,22 @@ from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.plugin_base import SingerCommand
 
 from tap_marketo_bulk.api.client import MarketoClient
-from tap_marketo_bulk.errors import ConfigError, MarketoError
+from tap_marketo_bulk.errors import ColumnTypeError, ConfigError, MarketoError, StateError
 from tap_marketo_bulk.export.quota import QuotaTracker
 from tap_marketo_bulk.export.scheduler import ExportScheduler
 from tap_marketo_bulk.export.windows import parse_datetime
-from tap_marketo_bulk.records.schema import describe_to_properties
+from tap_marketo_bulk.records.schema import (
+    apply_type_overrides,
+    describe_data_types,
+    describe_to_properties,
+)
 from tap_marketo_bulk.settings import (
     CONFIG_SCHEMA,
     check_config,
     resolve_base_url,
     schema_error_line,
 )
+from tap_marketo_bulk.state_check import check_state
 from tap_marketo_bulk.streams.activities import ActivitiesStream, activities_schema
 from tap_marketo_bulk.streams.bulk import BulkExportStream
 from tap_marketo_bulk.streams.leads import LeadsStream
@@ -55,7 +60,7 @@ class MarketoBulkCommand(SingerCommand):
             return click.Command.invoke(self, ctx)
         except ConfigValidationError as exc:
             self.logger.error("Invalid config: %s", "; ".join(exc.errors))
-        except (ConfigError, MarketoError) as exc:
+        except (ConfigError, MarketoError, StateError, ColumnTypeError) as exc:
             self.logger.error("%s", exc)
         ctx.exit(1)
 
@@ -82,6 +87,10 @@ class TapMarketoBulk(Tap):
         if errors and raise_errors:
             raise ConfigValidationError(errors[0], errors=errors, schema=schema)
         return errors
+
+    def load_state(self, state: dict[str, t.Any]) -> None:
+        # A bad bookmark ends the run in one line; entries whose loss costs no data are dropped.
+        super().load_state(check_state(state, self.logger))
 
     @classmethod
     def get_singer_command(cls) -> click.Command:
@@ -205,12 +214,34 @@ class TapMarketoBulk(Tap):
         properties.setdefault("programId", {"type": ["integer", "null"]})
         return properties
 
+    def lead_data_types(self) -> dict[str, str]:
+        """Lead field -> Marketo dataType, from describe2 (for error messages)."""
+        described = self._describe("/rest/v1/leads/describe2.json")
+        return describe_data_types(described[0]["fields"] if described else [])
+
+    def program_member_data_types(self) -> dict[str, str]:
+        described = self._describe("/rest/v1/programs/members/describe.json")
+        member_types = describe_data_types(described[0]["fields"] if described else [])
+        if self.config.get("program_member_lead_fields"):
+            return {**self.lead_data_types(), **member_types}
+        return member_types
+
     # ----- streams -------------------------------------------------------------------------------
 
     def _bulk_schema(self, name: str, build: t.Callable[[], dict]) -> dict:
-        """A bulk stream's schema: the input catalog's when given (no describe call), else built."""
+        """A bulk stream's schema: the input catalog's when given (no describe call), else built;
+        then the setting type_overrides, which forces a column's JSON type (and so its coercer)."""
         entry = self.input_catalog.get(name) if self.input_catalog is not None else None
-        return entry.schema.to_dict() if entry is not None else build()
+        schema = entry.schema.to_dict() if entry is not None else build()
+        overrides = (self.config.get("type_overrides") or {}).get(name)
+        return apply_type_overrides(schema, overrides, name, self.logger)
+
+    def load_streams(self) -> list[t.Any]:
+        streams = super().load_streams()
+        unknown = set(self.config.get("type_overrides") or {}) - {s.name for s in streams}
+        if unknown:
+            self.logger.warning("type_overrides: no stream named %s", ", ".join(sorted(unknown)))
+        return streams
 
     def discover_streams(self) -> list[BulkExportStream | t.Any]:
         def object_schema(properties: dict[str, dict]) -> dict:

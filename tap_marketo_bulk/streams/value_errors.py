@@ -1,0 +1,55 @@
+"""The one line a run ends with when a value from Marketo does not fit its column's type.
+
+An admin can change a field's dataType, and a catalog made before still has the old type: the
+line names the stream, the column, the Marketo dataType (as describe says it now, when it can be
+asked), the catalog's type, the value (shortened) and the setting that lets the data through.
+"""
+
+from __future__ import annotations
+
+import json
+import typing as t
+
+from tap_marketo_bulk.errors import ColumnTypeError
+from tap_marketo_bulk.records.parser import CoercionError, shorten
+from tap_marketo_bulk.records.schema import json_type_name_for, type_name
+
+VALUE_CHARS_IN_ERRORS = 60
+
+
+def column_type_error(stream: t.Any, error: CoercionError) -> ColumnTypeError:
+    """ColumnTypeError for `error`, a value a BulkExportStream's column coercer rejected."""
+    try:
+        data_type = stream.marketo_data_types().get(error.column)
+    except Exception:  # a describe failing now must not hide the value's own error
+        data_type = None
+    where = getattr(stream, "current_export_key", "") or "this run"
+    return _error(
+        stream.name, error, stream.schema["properties"].get(error.column), data_type, where
+    )
+
+
+def _error(
+    stream: str,
+    error: CoercionError,
+    column_schema: t.Mapping[str, t.Any] | None,
+    data_type: str | None,
+    where: str,
+) -> ColumnTypeError:
+    catalog_type = type_name(column_schema or {})
+    if data_type:
+        types = f"Marketo dataType {data_type}, catalog type {catalog_type}"
+        suggested = json_type_name_for(data_type)
+        if suggested == catalog_type:  # Marketo's type is the catalog's: keep every value as text
+            suggested = "string"
+    else:
+        types = f"catalog type {catalog_type}; Marketo dataType unknown"
+        suggested = "string"
+    override = json.dumps({stream: {error.column: suggested}})
+    return ColumnTypeError(
+        f"{stream}: column {error.column!r} ({types}) has the value "
+        f"{shorten(error.value, VALUE_CHARS_IN_ERRORS)}, which is not a valid {catalog_type} "
+        f"(row {error.row_number} of the export for {where}). Set type_overrides to "
+        f"{override} (or discover the catalog again) and rerun; state stays at the last "
+        "window emitted in full."
+    )
