@@ -8,12 +8,14 @@ import threading
 import typing as t
 from datetime import datetime, timezone
 from functools import cached_property
+from pathlib import Path, PurePath
 
 import click
 from jsonschema import Draft7Validator
 from singer_sdk import Tap
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.plugin_base import SingerCommand
+from singer_sdk.singerlib import Schema
 
 from tap_marketo_bulk.api.client import MarketoClient
 from tap_marketo_bulk.errors import ColumnTypeError, ConfigError, MarketoError, StateError
@@ -87,6 +89,14 @@ class TapMarketoBulk(Tap):
         if errors and raise_errors:
             raise ConfigValidationError(errors[0], errors=errors, schema=schema)
         return errors
+
+    def __init__(self, *, state: t.Any = None, **kwargs: t.Any) -> None:
+        # State is checked before the SDK builds the streams (which may call describe).
+        # (A str naming a file is the SDK's deprecated state path: load_state checks it.)
+        is_path = isinstance(state, PurePath) or (isinstance(state, str) and Path(state).is_file())
+        if not is_path:
+            state = check_state(state, self.logger)
+        super().__init__(state=state, **kwargs)
 
     def load_state(self, state: dict[str, t.Any]) -> None:
         # A bad bookmark ends the run in one line; entries whose loss costs no data are dropped.
@@ -234,7 +244,14 @@ class TapMarketoBulk(Tap):
         entry = self.input_catalog.get(name) if self.input_catalog is not None else None
         schema = entry.schema.to_dict() if entry is not None else build()
         overrides = (self.config.get("type_overrides") or {}).get(name)
-        return apply_type_overrides(schema, overrides, name, self.logger)
+        if not overrides:
+            return schema
+        schema = apply_type_overrides(schema, overrides, name, self.logger)
+        if entry is not None:
+            # The SDK writes SCHEMA messages from the input catalog: make it say the same.
+            entry.schema = Schema.from_dict(schema)
+            self.mapper.register_raw_streams_from_catalog(self.input_catalog)
+        return schema
 
     def load_streams(self) -> list[t.Any]:
         streams = super().load_streams()
