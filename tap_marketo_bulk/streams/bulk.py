@@ -32,7 +32,7 @@ from tap_marketo_bulk.streams.output import (
     direct_record_writer,
     without_deselected_properties,
 )
-from tap_marketo_bulk.streams.value_errors import column_type_error
+from tap_marketo_bulk.streams.value_errors import check_catalog_types, column_type_error
 
 if t.TYPE_CHECKING:
     from tap_marketo_bulk.tap import TapMarketoBulk
@@ -132,6 +132,8 @@ class BulkExportStream(Stream):
     def get_records(self, context: dict | None) -> t.Iterable[dict]:
         tap = self.marketo_tap
         end = tap.end_date
+        if tap.input_catalog is not None:  # a built schema is describe's own
+            check_catalog_types(self, (tap.config.get("type_overrides") or {}).get(self.name, ()))
         requests = self.plan_requests(end)
         if not requests:
             self.logger.info("%s: nothing to export (bookmark is at end_date)", self.name)

@@ -53,3 +53,34 @@ def _error(
         f"{override} (or discover the catalog again) and rerun; state stays at the last "
         "window emitted in full."
     )
+
+
+def check_catalog_types(stream: t.Any, overridden: t.Iterable[str] = ()) -> None:
+    """Fail before any export where the catalog would convert text silently.
+
+    A column the catalog calls integer, number or boolean but Marketo now describes as text
+    (a reference field holding CRM ids, say) would turn "001656783185136518" into a number,
+    losing its zeros, until a value with a letter stopped the run. Columns set in type_overrides
+    are the user's choice and not checked. Nothing to compare for streams without a describe.
+    """
+    try:
+        data_types = stream.marketo_data_types()
+    except Exception as exc:  # a describe failing now must not stop a run that may not need it
+        stream.logger.warning(
+            "%s: could not compare the catalog with describe: %s", stream.name, exc
+        )
+        return
+    skip = set(overridden)
+    for column, prop in stream.schema["properties"].items():
+        data_type = data_types.get(column)
+        if not data_type or column in skip or json_type_name_for(data_type) != "string":
+            continue
+        catalog_type = type_name(prop)
+        if catalog_type in ("integer", "number", "boolean"):
+            override = json.dumps({stream.name: {column: "string"}})
+            raise ColumnTypeError(
+                f"{stream.name}: column {column!r} is {catalog_type} in the catalog but Marketo "
+                f"describes it as {data_type} (text): values such as '007' would lose their "
+                f"zeros. Set type_overrides to {override} (or discover the catalog again) and "
+                "rerun; nothing was exported."
+            )

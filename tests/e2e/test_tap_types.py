@@ -137,25 +137,65 @@ def last_state(messages: list[dict]) -> dict:
     return [m["value"] for m in messages if m["type"] == "STATE"][-1]
 
 
-def test_catalog_saying_integer_for_a_reference_fails_in_one_line_then_type_overrides_passes(
+def mistyped_catalog(config: dict, column: str, prop: dict) -> dict:
+    """The leads catalog as an older discovery (or an admin's later type change) left it."""
+    catalog = catalog_with(config, only=["leads"])
+    (entry,) = [e for e in catalog["streams"] if e["tap_stream_id"] == "leads"]
+    entry["schema"]["properties"][column] = prop
+    return catalog
+
+
+def error_line(done: subprocess.CompletedProcess) -> str:
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    line = [text for text in done.stderr.splitlines() if text.strip()][-1]
+    assert "ERROR" in line
+    return line
+
+
+def test_catalog_saying_integer_for_a_reference_fails_before_exporting_then_override_passes(
     sb: t.Any, tmp_path: Path
 ) -> None:
     config = tap_config(sb)
-    catalog = catalog_with(config, only=["leads"])
-    (entry,) = [e for e in catalog["streams"] if e["tap_stream_id"] == "leads"]
-    # A catalog made when salesOwnerId was an integer field (as an old tap would have it).
-    entry["schema"]["properties"]["salesOwnerId"] = {"type": ["integer", "null"]}
-
+    # What an old tap discovered: reference as integer. Digit-only CRM ids would silently lose
+    # their zeros under it, so the run refuses to start, naming the fix.
+    catalog = mistyped_catalog(config, "salesOwnerId", {"type": ["integer", "null"]})
+    jobs_before = len(sb.stats["jobs"])
     failed, messages = cli_run(tmp_path, "first", config, catalog)
-    assert failed.returncode == 1
-    assert "Traceback" not in failed.stderr
-    line = [text for text in failed.stderr.splitlines() if text.strip()][-1]
-    assert "ERROR" in line
-    assert "leads: column 'salesOwnerId' (Marketo dataType reference, catalog type integer)" in line
-    value = re.search(r"has the value '([^']*)'", line)
-    assert value and value.group(1) in {lead["salesOwnerId"] for lead in sb.truth.leads}
+    line = error_line(failed)
+    assert (
+        "leads: column 'salesOwnerId' is integer in the catalog but Marketo describes it as "
+        "reference" in line
+    )
     assert 'Set type_overrides to {"leads": {"salesOwnerId": "string"}}' in line
-    # No bookmark past a window that was not emitted in full.
+    assert records_of(messages, "leads") == []
+    assert [j for j in sb.stats["jobs"][jobs_before:] if j["object"] == "leads"] == []
+
+    overridden = {**config, "type_overrides": {"leads": {"salesOwnerId": "string"}}}
+    passed, resumed = cli_run(tmp_path, "second", overridden, catalog)
+    assert passed.returncode == 0, passed.stderr[-2000:]
+    assert typed(records_of(resumed, "leads"), lambda r: r["id"]) == typed(
+        sb.truth.leads, lambda r: r["id"]
+    )
+    assert schemas(resumed)["leads"]["properties"]["salesOwnerId"]["type"] == ["string", "null"]
+
+
+def test_value_the_catalog_type_cannot_hold_ends_in_one_line_and_override_resumes(
+    sb: t.Any, tmp_path: Path
+) -> None:
+    config = tap_config(sb)
+    # engagementPercent is a percent (decimals) that an outdated catalog calls integer.
+    catalog = mistyped_catalog(config, "engagementPercent", {"type": ["integer", "null"]})
+    failed, messages = cli_run(tmp_path, "first", config, catalog)
+    line = error_line(failed)
+    assert (
+        "leads: column 'engagementPercent' (Marketo dataType percent, catalog type integer) "
+        "has the value '" in line
+    )
+    value = re.search(r"has the value '([^']*)', which is not a valid integer", line)
+    assert value and float(value.group(1)) in {lead["engagementPercent"] for lead in sb.truth.leads}
+    assert 'Set type_overrides to {"leads": {"engagementPercent": "number"}}' in line
+    # No bookmark past a window that was not emitted in full; its export id is kept.
     window = re.search(r"export for (\S+)/(\S+)\)", line)
     assert window
     bookmark = last_state(messages)["bookmarks"]["leads"]
@@ -164,15 +204,20 @@ def test_catalog_saying_integer_for_a_reference_fails_in_one_line_then_type_over
     )
     assert f"{window.group(1)}/{window.group(2)}" in bookmark["in_flight"]
 
-    # Same catalog, with the setting the line names, resuming from the state left behind.
+    # The same catalog with the setting the line names, resuming from the state left behind.
     jobs_before = len(sb.stats["jobs"])
-    overridden = {**config, "type_overrides": {"leads": {"salesOwnerId": "string"}}}
+    overridden = {**config, "type_overrides": {"leads": {"engagementPercent": "number"}}}
     passed, resumed = cli_run(tmp_path, "second", overridden, catalog, state=last_state(messages))
     assert passed.returncode == 0, passed.stderr[-2000:]
-    merged = {r["id"]: r for r in records_of(messages, "leads")}
-    merged.update({r["id"]: r for r in records_of(resumed, "leads")})
-    assert typed(merged.values(), lambda r: r["id"]) == typed(sb.truth.leads, lambda r: r["id"])
-    assert schemas(resumed)["leads"]["properties"]["salesOwnerId"]["type"] == ["string", "null"]
+    done_before = bookmark.get("replication_key_value") or ""
+    expected = [lead for lead in sb.truth.leads if lead["updatedAt"] > done_before]
+    assert typed(records_of(resumed, "leads"), lambda r: r["id"]) == typed(
+        expected, lambda r: r["id"]
+    )
+    first_ids = {r["id"] for r in records_of(messages, "leads")}
+    assert first_ids | {r["id"] for r in records_of(resumed, "leads")} == {
+        lead["id"] for lead in sb.truth.leads
+    }
     new_windows = [
         j["filter"].get("updatedAt", {}).get("startAt")
         for j in sb.stats["jobs"][jobs_before:]

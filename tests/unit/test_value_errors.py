@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import types
+import typing as t
 from pathlib import Path
 
 import pytest
@@ -20,23 +21,33 @@ from tests.unit.test_tap import CONFIG, WINDOW_STARTS
 
 CRM_ID = "0015000000aBcDeAAA"
 WINDOW_2 = "2024-02-01T00:00:00Z/2024-03-02T23:59:59Z"
-LEADS = [
-    {"id": 1, "score": 5, "updatedAt": "2024-01-01T00:00:00Z"},
-    {"id": 2, "score": 6, "updatedAt": "2024-01-31T23:59:59Z"},
-    # The admin turned `score` into a reference field after the catalog was made:
-    {"id": 3, "score": CRM_ID, "updatedAt": "2024-02-01T00:00:00Z"},
-    {"id": 4, "score": "001656783185136518", "updatedAt": "2024-03-03T12:00:00Z"},
-]
+# An admin changed `score` after the catalog was made: to float (decimals from window 2) in one
+# test, to reference (CRM ids) in another.
+AS_FLOAT = {"score": [5, 6, "12.75", "3.5"]}
+AS_REFERENCE = {"score": ["0013", "6", CRM_ID, "001656783185136518"]}
+STAMPS = ["2024-01-01T00:00:00Z", "2024-01-31T23:59:59Z", "2024-02-01T00:00:00Z"]
+STAMPS.append("2024-03-03T12:00:00Z")
 
 
-def rows_for(body: dict) -> list[dict]:
-    window = body["filter"].get("updatedAt") or body["filter"]["createdAt"]
-    rows = [r for r in LEADS if window["startAt"] <= r["updatedAt"] <= window["endAt"]]
-    return [{k: v for k, v in row.items() if k in body["fields"]} for row in rows]
+def rows_from(values: dict[str, list]) -> t.Callable[[dict], list[dict]]:
+    leads = [
+        {"id": i + 1, "updatedAt": stamp, **{k: v[i] for k, v in values.items()}}
+        for i, stamp in enumerate(STAMPS)
+    ]
+
+    def rows_for(body: dict) -> list[dict]:
+        window = body["filter"].get("updatedAt") or body["filter"]["createdAt"]
+        rows = [r for r in leads if window["startAt"] <= r["updatedAt"] <= window["endAt"]]
+        return [{k: v for k, v in row.items() if k in body["fields"]} for row in rows]
+
+    return rows_for
 
 
-def describe_now(mocker: requests_mock.Mocker) -> None:
-    fields = [{**f, "dataType": "reference"} if f["name"] == "score" else f for f in LEAD_FIELDS]
+rows_for = rows_from(AS_FLOAT)
+
+
+def describe_now(mocker: requests_mock.Mocker, data_type: str) -> None:
+    fields = [{**f, "dataType": data_type} if f["name"] == "score" else f for f in LEAD_FIELDS]
     mocker.get(
         f"{BASE_URL}/rest/v1/leads/describe2.json",
         json={"success": True, "result": [{"name": "API Lead", "fields": fields}]},
@@ -50,19 +61,21 @@ def lead_properties(catalog: dict) -> dict:
 
 def test_mistyped_value_names_stream_column_type_value_and_setting_then_override_passes() -> None:
     with requests_mock.Mocker() as mocker:
-        fake = FakeMarketo(mocker, rows_for)
+        fake = FakeMarketo(mocker, rows_from(AS_FLOAT))
         catalog = catalog_with(CONFIG, only=["leads"])  # made while score was a score
         assert lead_properties(catalog)["score"]["type"][0] == "integer"
-        describe_now(mocker)
+        describe_now(mocker, "float")
 
         first = run_tap(CONFIG, catalog=catalog)
         assert isinstance(first.error, ColumnTypeError)
         message = str(first.error)
         assert "\n" not in message
-        assert message.startswith("leads: column 'score' (Marketo dataType reference, catalog ")
-        assert f"has the value {CRM_ID!r}, which is not a valid integer" in message
+        assert message.startswith(
+            "leads: column 'score' (Marketo dataType float, catalog type integer) has the "
+            "value '12.75', which is not a valid integer"
+        )
         assert f"export for {WINDOW_2}" in message
-        assert 'Set type_overrides to {"leads": {"score": "string"}}' in message
+        assert 'Set type_overrides to {"leads": {"score": "number"}}' in message
         # Window 1 is out in full and bookmarked; window 2's export id is kept for the rerun.
         assert sorted(r["id"] for r in first.records("leads")) == [1, 2]
         state = first.final_state
@@ -76,16 +89,45 @@ def test_mistyped_value_names_stream_column_type_value_and_setting_then_override
         )
 
         creates_before = len(fake.lead_creates())
-        overrides = {"leads": {"score": "string"}}
+        overrides = {"leads": {"score": "number"}}
         second = run_tap({**CONFIG, "type_overrides": overrides}, state=state, catalog=catalog)
     assert second.error is None, second.error
-    records = {r["id"]: r for r in second.records("leads")}
-    assert records[3]["score"] == CRM_ID and records[4]["score"] == "001656783185136518"
+    assert [(r["id"], r["score"]) for r in second.records("leads")] == [(3, 12.75), (4, 3.5)]
     (schema,) = [m for m in second.messages if m["type"] == "SCHEMA" and m["stream"] == "leads"]
-    assert schema["schema"]["properties"]["score"]["type"] == ["string", "null"]
+    assert schema["schema"]["properties"]["score"]["type"] == ["number", "null"]
     starts = [b["filter"]["updatedAt"]["startAt"] for b in fake.lead_creates()[creates_before:]]
     assert WINDOW_STARTS[1] not in starts  # window 2's export downloaded again, not redone
     assert second.final_state["bookmarks"]["leads"]["replication_key_value"] == CONFIG["end_date"]
+
+
+def test_catalog_number_for_a_text_field_fails_before_any_export_unless_overridden() -> None:
+    with requests_mock.Mocker() as mocker:
+        fake = FakeMarketo(mocker, rows_from(AS_REFERENCE))
+        catalog = catalog_with(CONFIG, only=["leads"])
+        describe_now(mocker, "reference")
+
+        first = run_tap(CONFIG, catalog=catalog)  # would turn "0013" into 13
+        assert isinstance(first.error, ColumnTypeError)
+        assert str(first.error).startswith(
+            "leads: column 'score' is integer in the catalog but Marketo describes it as "
+            "reference (text): values such as '007' would lose their zeros. Set type_overrides "
+            'to {"leads": {"score": "string"}}'
+        )
+        assert [b for b in fake.lead_creates() if b["fields"] != ["id"]] == []
+        assert first.records("leads") == []
+
+        text = run_tap(
+            {**CONFIG, "type_overrides": {"leads": {"score": "string"}}}, catalog=catalog
+        )
+        assert text.error is None, text.error
+        assert [r["score"] for r in text.records("leads")] == AS_REFERENCE["score"]
+
+        # Overridden as integer on purpose: no check, and a letter still stops the run clearly.
+        number = run_tap(
+            {**CONFIG, "type_overrides": {"leads": {"score": "integer"}}}, catalog=catalog
+        )
+        assert isinstance(number.error, ColumnTypeError)
+        assert f"has the value {CRM_ID!r}, which is not a valid integer" in str(number.error)
 
 
 def test_discovery_shows_the_override() -> None:
