@@ -255,9 +255,13 @@ class TapMarketoBulk(Tap):
 
     def load_streams(self) -> list[t.Any]:
         streams = super().load_streams()
-        unknown = set(self.config.get("type_overrides") or {}) - {s.name for s in streams}
-        if unknown:
-            self.logger.warning("type_overrides: no stream named %s", ", ".join(sorted(unknown)))
+        bulk = {s.name for s in streams if isinstance(s, BulkExportStream)}
+        for name in sorted(set(self.config.get("type_overrides") or {}) - bulk):
+            self.logger.warning(
+                "type_overrides: %r is not a bulk export stream (%s); ignored",
+                name,
+                ", ".join(sorted(bulk)),
+            )
         return streams
 
     def discover_streams(self) -> list[BulkExportStream | t.Any]:

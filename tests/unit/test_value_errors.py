@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 import sys
 import types
@@ -207,3 +208,17 @@ def test_bad_type_overrides_end_in_one_line(tmp_path: Path, overrides: object, l
     assert "Traceback" not in done.stderr
     last = [text for text in done.stderr.splitlines() if text.strip()][-1]
     assert f"Invalid config: {line}" in last
+
+
+def test_overrides_for_a_stream_without_export_columns_are_reported(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    config = {
+        **CONFIG,
+        "type_overrides": {"lead": {"score": "string"}, "programs": {"id": "string"}},
+    }
+    with requests_mock.Mocker() as mocker, caplog.at_level(logging.WARNING):
+        FakeMarketo(mocker, rows_for)
+        catalog_with(config, only=["leads"])
+    assert "type_overrides: 'lead' is not a bulk export stream" in caplog.text
+    assert "type_overrides: 'programs' is not a bulk export stream" in caplog.text
