@@ -186,6 +186,11 @@ ACTIVITY_TYPES: tuple[dict[str, Any], ...] = (
                     _attr("Opportunity ID", "reference"), _attr("Discount", "percent"),
                     _attr("Deal Size", "currency"), _attr("Scanned At", "datetime"),
                     _attr("Follow-up Date", "date"), _attr("Contact Email", "email")]},
+    # A primary attribute of dataType reference: primaryAttributeValue holds a CRM id.
+    {"id": 100002, "name": "Signed Contract", "apiName": "signedContract_c",
+     "description": "Custom activity: a contract signed in the CRM",
+     "primaryAttribute": _attr("Contract ID", "reference"),
+     "attributes": [_attr("Account ID", "reference"), _attr("Term Months", "integer")]},
 )
 BULK_ACTIVITY_TYPES: tuple[dict[str, Any], ...] = tuple(
     t for t in ACTIVITY_TYPES if t["id"] != DELETE_LEAD_TYPE_ID

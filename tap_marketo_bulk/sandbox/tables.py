@@ -25,6 +25,7 @@ from .values import (
     MULTILINE_STRINGS,
     TRICKY_STRINGS,
     WORDS,
+    crm_id,
     documented_value,
     format_cell,
     make_pool,
@@ -158,7 +159,9 @@ def build_variants(rng: random.Random) -> dict[int, list[Variant]]:
         for index in range(VARIANTS_PER_TYPE):
             value_id: int | None = None
             value: str | None = None
-            if primary is not None:
+            if primary is not None and primary["dataType"] == "reference":
+                value = crm_id(rng)  # the key itself; there is no integer id to go with it
+            elif primary is not None:
                 value = rng.choice(TRICKY_STRINGS[:6] + WORDS) + f" {index}"
                 if primary["dataType"] == "integer":
                     value_id = 1000 + index
@@ -191,7 +194,7 @@ class ActivityTable:
     ) -> None:
         """Add activities at the (sorted) `dates`; types, leads and values drawn from `rng`."""
         type_ids = [t["id"] for t in BULK_ACTIVITY_TYPES]
-        weights = [8, 3, 6, 4, 2, 3, 2, 1, 1, 3, 1][: len(type_ids)]
+        weights = [8, 3, 6, 4, 2, 3, 2, 1, 1, 3, 1, 1][: len(type_ids)]
         picked_types = rng.choices(type_ids, weights=weights, k=len(dates))
         uniform = rng.random
         for offset, (date, type_id) in enumerate(zip(dates, picked_types, strict=True)):

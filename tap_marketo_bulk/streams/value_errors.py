@@ -71,16 +71,16 @@ def check_catalog_types(stream: t.Any, overridden: t.Iterable[str] = ()) -> None
         )
         return
     skip = set(overridden)
-    for column, prop in stream.schema["properties"].items():
+    for column in stream.selected_columns():  # a deselected column is never exported
         data_type = data_types.get(column)
         if not data_type or column in skip or json_type_name_for(data_type) != "string":
             continue
-        catalog_type = type_name(prop)
+        catalog_type = type_name(stream.schema["properties"][column])
         if catalog_type in ("integer", "number", "boolean"):
             override = json.dumps({stream.name: {column: "string"}})
             raise ColumnTypeError(
                 f"{stream.name}: column {column!r} is {catalog_type} in the catalog but Marketo "
                 f"describes it as {data_type} (text): values such as '007' would lose their "
                 f"zeros. Set type_overrides to {override} (or discover the catalog again) and "
-                "rerun; nothing was exported."
+                f"rerun; nothing of {stream.name} was exported."
             )

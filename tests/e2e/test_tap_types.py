@@ -98,6 +98,12 @@ def test_every_value_equals_the_truth_with_its_type(sb: t.Any) -> None:
         if r["attributes"] and r["attributes"].get("Opportunity ID") is not None
     }
     assert opportunity_ids and all(isinstance(v, str) for v in opportunity_ids)
+    contract_ids = [
+        r["primaryAttributeValue"]
+        for r in run.records("activities")
+        if r["activityTypeId"] == 100002
+    ]
+    assert contract_ids and all(re.fullmatch(r"[0-9A-Za-z]{15,18}", v) for v in contract_ids)
 
     # Declared types follow the documentation, field by field.
     declared = schemas(run.messages)

@@ -222,3 +222,14 @@ def test_overrides_for_a_stream_without_export_columns_are_reported(
         catalog_with(config, only=["leads"])
     assert "type_overrides: 'lead' is not a bulk export stream" in caplog.text
     assert "type_overrides: 'programs' is not a bulk export stream" in caplog.text
+
+
+def test_a_deselected_mistyped_column_is_not_checked() -> None:
+    with requests_mock.Mocker() as mocker:
+        FakeMarketo(mocker, rows_from(AS_REFERENCE))
+        catalog = catalog_with(CONFIG, deselect={"leads": ["score"]}, only=["leads"])
+        describe_now(mocker, "reference")
+        run = run_tap(CONFIG, catalog=catalog)
+    assert run.error is None, run.error
+    assert sorted(r["id"] for r in run.records("leads")) == [1, 2, 3, 4]
+    assert all("score" not in r for r in run.records("leads"))
