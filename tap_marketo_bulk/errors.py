@@ -50,3 +50,12 @@ class ExportFileGoneError(MarketoError):
 
 class ExportJobError(MarketoError):
     """An export that could not become a verified file (Failed twice at one day, timed out, ...)."""
+
+
+class StateError(ValueError):
+    """The input state can't be used as it is; the message names the stream and key to fix."""
+
+
+class ColumnTypeError(ValueError):
+    """A value from Marketo that its column's type can't hold; the message names the stream,
+    the column, the value and the setting that fixes it (type_overrides)."""

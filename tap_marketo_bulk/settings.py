@@ -12,6 +12,8 @@ from singer_sdk import typing as th
 
 from tap_marketo_bulk.export.windows import parse_datetime
 
+# The JSON types type_overrides accepts (records/schema.py OVERRIDE_SCHEMAS holds their schemas).
+TYPE_OVERRIDE_NAMES = ("string", "integer", "number", "boolean", "date", "date-time")
 MUNCHKIN_ID = re.compile(r"^\d{3}-[A-Z]{3}-\d{3}$", re.IGNORECASE)
 LOOPBACK_HOSTS = {"localhost"}
 
@@ -149,6 +151,14 @@ CONFIG_SCHEMA = th.PropertiesList(
         description="Stop creating jobs once the tap's own exported bytes today reach this "
         "(MiB); keep quota back for other integrations.",
     ),
+    th.Property(
+        "type_overrides",
+        th.ObjectType(additional_properties=th.ObjectType(additional_properties=th.StringType)),
+        description="Force a column's JSON type, in discovery and when reading values: "
+        'stream -> {column -> type}, e.g. {"leads": {"externalCompanyId": "string"}}; types: '
+        + ", ".join(TYPE_OVERRIDE_NAMES)
+        + ". For a field whose Marketo type changed after the catalog was made.",
+    ),
 ).to_dict()
 
 _RANGES: dict[str, tuple[float, float]] = {
@@ -223,6 +233,30 @@ def check_config(config: t.Mapping[str, t.Any]) -> list[str]:
             errors.append(f"{name}: must be between {low:g} and {high:g} (got {value})")
     if config.get("leads_static_list") and config.get("leads_smart_list"):
         errors.append("leads_smart_list: set leads_static_list or leads_smart_list, not both")
+    errors.extend(_check_type_overrides(config.get("type_overrides")))
+    return errors
+
+
+def _check_type_overrides(overrides: t.Any) -> list[str]:
+    """type_overrides: {stream: {column: one of TYPE_OVERRIDE_NAMES}}, one line per problem."""
+    if overrides is None:
+        return []
+    example = '{"leads": {"externalCompanyId": "string"}}'
+    if not isinstance(overrides, dict):
+        return [f"type_overrides: expected an object like {example}, got {overrides!r}"]
+    errors = []
+    for stream, columns in overrides.items():
+        if not isinstance(columns, dict):
+            errors.append(
+                f"type_overrides: {stream}: expected an object of column -> type, got {columns!r}"
+            )
+            continue
+        for column, json_type in columns.items():
+            if json_type not in TYPE_OVERRIDE_NAMES:
+                errors.append(
+                    f"type_overrides: {stream}.{column}: {json_type!r} is not one of "
+                    + ", ".join(TYPE_OVERRIDE_NAMES)
+                )
     return errors
 
 

@@ -8,6 +8,7 @@ import threading
 import typing as t
 from datetime import datetime, timezone
 from functools import cached_property
+from pathlib import Path, PurePath
 
 import click
 from jsonschema import Draft7Validator
@@ -16,13 +17,18 @@ from singer_sdk.configuration._dict_config import parse_environment_config
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers._classproperty import classproperty
 from singer_sdk.plugin_base import SingerCommand
+from singer_sdk.singerlib import Schema
 
 from tap_marketo_bulk.api.client import MarketoClient
-from tap_marketo_bulk.errors import ConfigError, MarketoError
+from tap_marketo_bulk.errors import ColumnTypeError, ConfigError, MarketoError, StateError
 from tap_marketo_bulk.export.quota import QuotaTracker
 from tap_marketo_bulk.export.scheduler import ExportScheduler
 from tap_marketo_bulk.export.windows import parse_datetime
-from tap_marketo_bulk.records.schema import describe_to_properties
+from tap_marketo_bulk.records.schema import (
+    apply_type_overrides,
+    describe_data_types,
+    describe_to_properties,
+)
 from tap_marketo_bulk.settings import (
     CONFIG_SCHEMA,
     check_config,
@@ -30,6 +36,7 @@ from tap_marketo_bulk.settings import (
     resolve_base_url,
     schema_error_line,
 )
+from tap_marketo_bulk.state_check import check_state
 from tap_marketo_bulk.streams.activities import ActivitiesStream, activities_schema
 from tap_marketo_bulk.streams.bulk import BulkExportStream
 from tap_marketo_bulk.streams.custom_objects import (
@@ -63,7 +70,7 @@ class MarketoBulkCommand(SingerCommand):
             return click.Command.invoke(self, ctx)
         except ConfigValidationError as exc:
             self.logger.error("Invalid config: %s", "; ".join(exc.errors))
-        except (ConfigError, MarketoError) as exc:
+        except (ConfigError, MarketoError, StateError, ColumnTypeError) as exc:
             self.logger.error("%s", exc)
         ctx.exit(1)
 
@@ -113,6 +120,18 @@ class TapMarketoBulk(Tap):
         if errors and raise_errors:
             raise ConfigValidationError(errors[0], errors=errors, schema=schema)
         return errors
+
+    def __init__(self, *, state: t.Any = None, **kwargs: t.Any) -> None:
+        # State is checked before the SDK builds the streams (which may call describe).
+        # (A str naming a file is the SDK's deprecated state path: load_state checks it.)
+        is_path = isinstance(state, PurePath) or (isinstance(state, str) and Path(state).is_file())
+        if not is_path:
+            state = check_state(state, self.logger)
+        super().__init__(state=state, **kwargs)
+
+    def load_state(self, state: dict[str, t.Any]) -> None:
+        # A bad bookmark ends the run in one line; entries whose loss costs no data are dropped.
+        super().load_state(check_state(state, self.logger))
 
     @classmethod
     def get_singer_command(cls) -> click.Command:
@@ -256,12 +275,45 @@ class TapMarketoBulk(Tap):
             for o in objects
         ]
 
+    def lead_data_types(self) -> dict[str, str]:
+        """Lead field -> Marketo dataType, from describe2 (for error messages)."""
+        described = self._describe("/rest/v1/leads/describe2.json")
+        return describe_data_types(described[0]["fields"] if described else [])
+
+    def program_member_data_types(self) -> dict[str, str]:
+        described = self._describe("/rest/v1/programs/members/describe.json")
+        member_types = describe_data_types(described[0]["fields"] if described else [])
+        if self.config.get("program_member_lead_fields"):
+            return {**self.lead_data_types(), **member_types}
+        return member_types
+
     # ----- streams -------------------------------------------------------------------------------
 
     def _bulk_schema(self, name: str, build: t.Callable[[], dict]) -> dict:
-        """A bulk stream's schema: the input catalog's when given (no describe call), else built."""
+        """A bulk stream's schema: the input catalog's when given (no describe call), else built;
+        then the setting type_overrides, which forces a column's JSON type (and so its coercer)."""
         entry = self.input_catalog.get(name) if self.input_catalog is not None else None
-        return entry.schema.to_dict() if entry is not None else build()
+        schema = entry.schema.to_dict() if entry is not None else build()
+        overrides = (self.config.get("type_overrides") or {}).get(name)
+        if not overrides:
+            return schema
+        schema = apply_type_overrides(schema, overrides, name, self.logger)
+        if entry is not None:
+            # The SDK writes SCHEMA messages from the input catalog: make it say the same.
+            entry.schema = Schema.from_dict(schema)
+            self.mapper.register_raw_streams_from_catalog(self.input_catalog)
+        return schema
+
+    def load_streams(self) -> list[t.Any]:
+        streams = super().load_streams()
+        bulk = {s.name for s in streams if isinstance(s, BulkExportStream)}
+        for name in sorted(set(self.config.get("type_overrides") or {}) - bulk):
+            self.logger.warning(
+                "type_overrides: %r is not a bulk export stream (%s); ignored",
+                name,
+                ", ".join(sorted(bulk)),
+            )
+        return streams
 
     def discover_streams(self) -> list[BulkExportStream | t.Any]:
         def object_schema(properties: dict[str, dict]) -> dict:

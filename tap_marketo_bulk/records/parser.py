@@ -83,10 +83,26 @@ class _NulSubstitution:
             yield row
 
 
-def _shorten(value: str) -> str:
-    if len(value) <= _MAX_VALUE_CHARS_IN_ERRORS:
+def shorten(value: str, limit: int = _MAX_VALUE_CHARS_IN_ERRORS) -> str:
+    """repr() of a value, cut to `limit` characters (with the full length said) for messages."""
+    if len(value) <= limit:
         return repr(value)
-    return f"{value[:_MAX_VALUE_CHARS_IN_ERRORS]!r}... ({len(value)} characters)"
+    return f"{value[:limit]!r}... ({len(value)} characters)"
+
+
+class CoercionError(ValueError):
+    """A value its column's type cannot hold; names the column, the value and the row."""
+
+    def __init__(self, column: str, value: str, reason: str, row_number: int, line_number: int):
+        self.column = column
+        self.value = value
+        self.reason = reason
+        self.row_number = row_number
+        self.line_number = line_number
+        super().__init__(
+            f"column {column!r}, row {row_number} (ending on line {line_number} of the file): "
+            f"cannot convert {shorten(value)}: {reason}"
+        )
 
 
 def _coercion_error(
@@ -103,10 +119,7 @@ def _coercion_error(
         try:
             coerce(value)
         except (ValueError, TypeError) as exc:
-            return ValueError(
-                f"column {name!r}, row {row_number} (ending on line {line_number} of the file): "
-                f"cannot convert {_shorten(value)}: {exc}"
-            )
+            return CoercionError(name, value, str(exc), row_number, line_number)
     return ValueError(f"row {row_number} (ending on line {line_number}) could not be converted")
 
 
@@ -291,7 +304,7 @@ class CsvRecordParser:
                 return None
             raise ValueError(
                 f"row {row_number} (ending on line {line_number} of the file) has "
-                f"{len(row)} fields but the header has {len(names)}: {_shorten(','.join(row))}"
+                f"{len(row)} fields but the header has {len(names)}: {shorten(','.join(row))}"
             )
         coercers = [self._coercers.get(name, keep_text) for name in names]
         try:

@@ -1,5 +1,9 @@
 """Marketo field dataTypes -> JSON schema, and one text -> value coercer per column.
 
+The map follows Marketo's "Field Types" page dataType by dataType (shared/marketo-docs/api-notes.md
+section 9), not what values happen to look like: a `reference` is a key to another record (a CRM
+id such as `0015000000aBcDeAAA` or `001656783185136518`), so it is text, never a number.
+
 Every property schema is nullable: Marketo writes an empty value as the literal `null`, which the
 parser turns into None before any coercer sees the text.
 """
@@ -8,7 +12,9 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Mapping
+from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -32,14 +38,15 @@ _DATE_TIME = {"type": ["string", "null"], "format": "date-time"}
 _SCHEMA_BY_DATA_TYPE: dict[str, dict[str, Any]] = {
     "string": _STRING,
     "text": _STRING,
-    "textarea": _STRING,
+    "textarea": _STRING,  # up to 30,000 bytes
     "email": _STRING,
     "phone": _STRING,
     "url": _STRING,
+    # A foreign key (CRM ids: letters, leading zeros): text, never a number.
+    "reference": _STRING,
     "integer": _INTEGER,
     "score": _INTEGER,
-    "reference": _INTEGER,
-    "percent": _NUMBER,  # percent values can carry decimals
+    "percent": _NUMBER,  # documented as an integer percentage; real exports carry decimals
     "float": _NUMBER,
     "currency": _NUMBER,
     "boolean": _BOOLEAN,
@@ -80,6 +87,15 @@ def _field_name(field: dict[str, Any]) -> str | None:
     if not name:
         name = (field.get("rest") or {}).get("name")
     return str(name) if name else None
+
+
+def describe_data_types(fields: list[dict[str, Any]]) -> dict[str, str]:
+    """API name -> Marketo dataType, from a describe `fields` list."""
+    return {
+        name: str(field.get("dataType") or "")
+        for field in fields
+        if (name := _field_name(field)) is not None
+    }
 
 
 def describe_to_properties(
@@ -129,8 +145,36 @@ def _schema_types(prop_schema: dict[str, Any]) -> set[str]:
 
 
 def keep_text(text: str) -> str:
-    """Coercer for text columns (strings, dates, datetimes): the very same str object."""
+    """Coercer for text columns: the very same str object."""
     return text
+
+
+def coerce_date(text: str) -> str:
+    """A `YYYY-MM-DD` date, returned as the same str object; anything else (a datetime in a
+    column the catalog calls a date, say) raises instead of reaching a date column."""
+    if len(text) == 10 and text[4] == "-" and text[7] == "-":
+        try:
+            date.fromisoformat(text)  # C; also rejects 2024-02-30
+            return text
+        except ValueError:
+            pass
+    raise ValueError(f"not a date (YYYY-MM-DD): {text!r}")
+
+
+_ISO_DATE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?")
+
+
+def coerce_date_time(text: str) -> str:
+    """An ISO 8601 datetime as text. Bulk files write `2017-09-08T16:39:14Z` (returned as the
+    same str object); the Asset API's `2010-03-27T18:27:45Z+0000` loses its redundant `+0000`;
+    a date or other text raises."""
+    if len(text) == 20 and text[10] == "T" and text[19] == "Z":  # the bulk files' form
+        return text
+    if text.endswith("Z+0000"):
+        text = text[:-5]
+    if _ISO_DATE_TIME.fullmatch(text):
+        return text
+    raise ValueError(f"not a datetime (ISO 8601): {text!r}")
 
 
 def coerce_integer(text: str) -> int:
@@ -192,11 +236,15 @@ def _json_coercer(expected_type: type | None) -> Callable[[str], Any]:
 def build_coercer(prop_schema: dict[str, Any]) -> Callable[[str], Any]:
     """The function turning a column's raw CSV text (never the literal `null`) into its value.
 
-    Built once per column. Strings, dates and date-times come back as the same str object
-    (`keep_text`, which callers may test for by identity to skip the call). A value that does
-    not convert raises ValueError naming the text.
+    Built once per column. Strings come back as the same str object (`keep_text`, which callers
+    may test for by identity to skip the call); dates and date-times are checked. A value that
+    does not convert raises ValueError naming the text.
     """
     types = _schema_types(prop_schema)
+    if types == {"string"} and prop_schema.get("format") == "date":
+        return coerce_date
+    if types == {"string"} and prop_schema.get("format") == "date-time":
+        return coerce_date_time
     if not types or "string" in types:
         return keep_text
     if types == {"integer"}:
@@ -213,3 +261,62 @@ def build_coercer(prop_schema: dict[str, Any]) -> Callable[[str], Any]:
         return _json_coercer(None)
     # A mix no single conversion serves (e.g. boolean + integer): keep the text, lose nothing.
     return keep_text
+
+
+# ----- type_overrides -----------------------------------------------------------------------------
+
+# The JSON types a column can be forced to (setting type_overrides), by name.
+OVERRIDE_SCHEMAS: dict[str, dict[str, Any]] = {
+    "string": _STRING,
+    "integer": _INTEGER,
+    "number": _NUMBER,
+    "boolean": _BOOLEAN,
+    "date": _DATE,
+    "date-time": _DATE_TIME,
+}
+
+
+def type_name(prop_schema: Mapping[str, Any]) -> str:
+    """A property's JSON type in the words of type_overrides ("integer", "date-time", ...)."""
+    types = _schema_types(dict(prop_schema))
+    if types == {"string"} and prop_schema.get("format") in ("date", "date-time"):
+        return str(prop_schema["format"])
+    return "/".join(sorted(types)) or "any"
+
+
+def json_type_name_for(data_type: str) -> str:
+    """The type_overrides name of a Marketo dataType's JSON type (unknown types: "string")."""
+    schema = json_schema_for(data_type)
+    return type_name(schema) if schema else "string"
+
+
+def apply_type_overrides(
+    schema: dict[str, Any],
+    overrides: Mapping[str, str] | None,
+    stream: str,
+    logger: logging.Logger | None = None,
+) -> dict[str, Any]:
+    """`schema` (an object schema) with the JSON type of each overridden column forced.
+
+    The stream's coercers are built from its schema, so the override holds in discovery and in
+    every value read. A column the schema lacks is reported (WARNING) and skipped.
+    """
+    if not overrides:
+        return schema
+    properties = dict(schema.get("properties") or {})
+    for column, json_type in overrides.items():
+        if column not in properties:
+            (logger or _LOGGER).warning(
+                "type_overrides: stream %s has no column %r; override ignored", stream, column
+            )
+            continue
+        if json_type not in OVERRIDE_SCHEMAS:
+            raise ValueError(
+                f"type_overrides: {stream}.{column}: {json_type!r} is not one of "
+                + ", ".join(OVERRIDE_SCHEMAS)
+            )
+        forced = dict(OVERRIDE_SCHEMAS[json_type])
+        if properties[column].get("description"):
+            forced["description"] = properties[column]["description"]
+        properties[column] = forced
+    return {**schema, "properties": properties}

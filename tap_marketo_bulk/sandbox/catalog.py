@@ -63,6 +63,7 @@ STANDARD_LEAD_FIELDS: tuple[FieldDef, ...] = (
     FieldDef("annualRevenue", "currency", display_name="Annual Revenue"),
     FieldDef("numberOfEmployees", "integer", display_name="Num Employees"),
     FieldDef("salesOwnerId", "reference", display_name="Sales Owner Id"),
+    FieldDef("externalCompanyId", "reference", display_name="External Company Id"),
     FieldDef("engagementPercent", "percent", display_name="Engagement Percent"),
     FieldDef("latitude", "float", display_name="Latitude"),
     FieldDef("unsubscribed", "boolean", display_name="Unsubscribed"),
@@ -180,7 +181,16 @@ ACTIVITY_TYPES: tuple[dict[str, Any], ...] = (
      "description": "Custom activity: badge scanned at a trade show",
      "primaryAttribute": _attr("Trade Show Name", "string"),
      "attributes": [_attr("Booth Visited", "boolean"), _attr("Badge Scans", "integer"),
-                    _attr("Spend", "float"), _attr("Notes", "string")]},
+                    _attr("Spend", "float"), _attr("Notes", "string"),
+                    # custom activity attributes take any field dataType (api-notes section 9)
+                    _attr("Opportunity ID", "reference"), _attr("Discount", "percent"),
+                    _attr("Deal Size", "currency"), _attr("Scanned At", "datetime"),
+                    _attr("Follow-up Date", "date"), _attr("Contact Email", "email")]},
+    # A primary attribute of dataType reference: primaryAttributeValue holds a CRM id.
+    {"id": 100002, "name": "Signed Contract", "apiName": "signedContract_c",
+     "description": "Custom activity: a contract signed in the CRM",
+     "primaryAttribute": _attr("Contract ID", "reference"),
+     "attributes": [_attr("Account ID", "reference"), _attr("Term Months", "integer")]},
 )
 BULK_ACTIVITY_TYPES: tuple[dict[str, Any], ...] = tuple(
     t for t in ACTIVITY_TYPES if t["id"] != DELETE_LEAD_TYPE_ID

@@ -19,7 +19,17 @@ from .catalog import (
     FieldDef,
 )
 from .timeutil import iso
-from .values import DOMAINS, MULTILINE_STRINGS, TRICKY_STRINGS, WORDS, make_pool
+from .values import (
+    DOMAINS,
+    GENERATORS,
+    MULTILINE_STRINGS,
+    TRICKY_STRINGS,
+    WORDS,
+    crm_id,
+    documented_value,
+    format_cell,
+    make_pool,
+)
 
 POOL_SIZE = 211  # prime, so picks spread evenly
 VARIANTS_PER_TYPE = 64
@@ -126,9 +136,17 @@ def _attribute_value(rng: random.Random, data_type: str) -> Any:
         return f"20{rng.randint(10, 24)}-0{rng.randint(1, 9)}-1{rng.randint(0, 9)}"
     if data_type == "text" and roll < 0.5:
         return rng.choice(MULTILINE_STRINGS)
-    if roll < 0.4:
-        return rng.choice(TRICKY_STRINGS)
-    return " ".join(rng.sample(WORDS, 2))
+    if data_type in ("string", "text"):
+        if roll < 0.4:
+            return rng.choice(TRICKY_STRINGS)
+        return " ".join(rng.sample(WORDS, 2))
+    # Attributes carry dataTypes from the same list as fields (api-notes section 9), written
+    # into the attributes JSON with their documented native types.
+    value = GENERATORS.get(data_type, GENERATORS["string"])(rng, _ATTRIBUTE_SPAN)
+    return documented_value(data_type, format_cell(value))
+
+
+_ATTRIBUTE_SPAN = (1262304000, 1735689599)  # 2010..2024
 
 
 def build_variants(rng: random.Random) -> dict[int, list[Variant]]:
@@ -141,7 +159,9 @@ def build_variants(rng: random.Random) -> dict[int, list[Variant]]:
         for index in range(VARIANTS_PER_TYPE):
             value_id: int | None = None
             value: str | None = None
-            if primary is not None:
+            if primary is not None and primary["dataType"] == "reference":
+                value = crm_id(rng)  # the key itself; there is no integer id to go with it
+            elif primary is not None:
                 value = rng.choice(TRICKY_STRINGS[:6] + WORDS) + f" {index}"
                 if primary["dataType"] == "integer":
                     value_id = 1000 + index
@@ -174,7 +194,7 @@ class ActivityTable:
     ) -> None:
         """Add activities at the (sorted) `dates`; types, leads and values drawn from `rng`."""
         type_ids = [t["id"] for t in BULK_ACTIVITY_TYPES]
-        weights = [8, 3, 6, 4, 2, 3, 2, 1, 1, 3, 1][: len(type_ids)]
+        weights = [8, 3, 6, 4, 2, 3, 2, 1, 1, 3, 1, 1][: len(type_ids)]
         picked_types = rng.choices(type_ids, weights=weights, k=len(dates))
         uniform = rng.random
         for offset, (date, type_id) in enumerate(zip(dates, picked_types, strict=True)):

@@ -9,15 +9,18 @@ from typing import Any
 from .catalog import ACTIVITY_TYPES, MEMBER_FIELDS
 from .dataset import Dataset
 from .timeutil import iso, parse_utc
+from .values import documented_value, format_cell
 
 
 class GroundTruth:
     """Typed records per stream, rebuilt after every `Sandbox.mutate()`.
 
-    Lists are cached per data version: treat them as read-only. Value types everywhere:
-    integer/score/reference -> int; percent/float/currency -> float; boolean -> bool;
+    Lists are cached per data version: treat them as read-only. Every value is what Marketo's
+    documentation says the text in the file means (values.DOCUMENTED_VALUE, api-notes section
+    9): integer/score -> int; percent/float/currency -> float; boolean -> bool; reference ->
+    str (CRM ids such as "0015000000aBcDeAAA" or "001656783185136518", byte for byte);
     date -> "YYYY-MM-DD"; datetime -> "YYYY-MM-DDTHH:MM:SSZ"; strings exact (NUL, CR, newlines,
-    U+2028 kept); empty -> None.
+    U+2028, 30,000-byte textareas kept); empty -> None.
     """
 
     def __init__(self, dataset: Dataset) -> None:
@@ -75,8 +78,12 @@ class GroundTruth:
         myCustomField, registrationCode, webinarUrl."""
 
         def build() -> list[dict[str, Any]]:
-            names = [f.name for f in MEMBER_FIELDS]
-            rows = [{name: member[name] for name in names} for member in self._data.members]
+            types = {f.name: f.data_type for f in MEMBER_FIELDS}
+            rows = [
+                {name: documented_value(kind, format_cell(member[name]))
+                 for name, kind in types.items()}
+                for member in self._data.members
+            ]
             rows.sort(key=lambda row: (row["programId"], row["leadId"]))
             return rows
 

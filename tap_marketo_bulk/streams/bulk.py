@@ -26,12 +26,13 @@ from tap_marketo_bulk.export.scheduler import (
 )
 from tap_marketo_bulk.export.windows import Window, format_datetime, parse_datetime, plan_windows
 from tap_marketo_bulk.records.keyset import KeySet
-from tap_marketo_bulk.records.parser import CsvRecordParser
+from tap_marketo_bulk.records.parser import CoercionError, CsvRecordParser
 from tap_marketo_bulk.streams.output import (
     RecordWriter,
     direct_record_writer,
     without_deselected_properties,
 )
+from tap_marketo_bulk.streams.value_errors import check_catalog_types, column_type_error
 
 if t.TYPE_CHECKING:
     from tap_marketo_bulk.tap import TapMarketoBulk
@@ -131,6 +132,8 @@ class BulkExportStream(Stream):
     def get_records(self, context: dict | None) -> t.Iterable[dict]:
         tap = self.marketo_tap
         end = tap.end_date
+        if tap.input_catalog is not None:  # a built schema is describe's own
+            check_catalog_types(self, (tap.config.get("type_overrides") or {}).get(self.name, ()))
         requests = self.plan_requests(end)
         if not requests:
             self.logger.info("%s: nothing to export (bookmark is at end_date)", self.name)
@@ -166,6 +169,10 @@ class BulkExportStream(Stream):
                 elif isinstance(event, QuotaExhausted):
                     self._on_quota_exhausted(event, in_flight)
                     return
+        except CoercionError as exc:
+            # One line naming the fix (type_overrides); the bookmark stays before this window.
+            tap.close_scheduler()
+            raise column_type_error(self, exc) from None
         except BaseException:
             # Error exit (or the consumer stopped early): cancel our jobs no state refers to.
             tap.close_scheduler()
@@ -175,6 +182,11 @@ class BulkExportStream(Stream):
             if close:
                 close()
             self._log_summary(time.monotonic() - started)
+
+    def marketo_data_types(self) -> dict[str, str]:
+        """Column -> Marketo dataType as the instance describes it now (streams built from a
+        describe override this); used only to word the error of a value that does not fit."""
+        return {}
 
     def _emit_file(
         self,
@@ -190,6 +202,7 @@ class BulkExportStream(Stream):
             # The direct path stamps time_extracted per file (and per STATE_MSG_FREQUENCY rows):
             # a file may have waited minutes for its export job.
             self._record_writer.refresh_time()
+        self.current_export_key = ready.request.key  # named by a value error
         keep = seen.add  # True the first time a key comes
         emitted = duplicates = 0
         single_key = key_fields[0] if len(key_fields) == 1 else None

@@ -17,7 +17,7 @@ from datetime import datetime
 from tap_marketo_bulk.errors import ConfigError, MarketoError
 from tap_marketo_bulk.export.scheduler import ExportRequest
 from tap_marketo_bulk.export.windows import Window
-from tap_marketo_bulk.records.schema import describe_to_properties
+from tap_marketo_bulk.records.schema import describe_data_types, describe_to_properties
 from tap_marketo_bulk.streams.bulk import BulkExportStream
 
 if t.TYPE_CHECKING:
@@ -132,13 +132,7 @@ def discover_custom_objects(
 
 def custom_object_properties(fields: list[dict], logger: logging.Logger) -> dict[str, dict]:
     """Property schemas from a custom object's describe, through the leads' type map."""
-    properties = describe_to_properties(fields, logger)
-    # A reference holds a CRM id ("0015000000aBcDeAAA", "001656783185136518"): a string
-    # (api-notes §9). Kept here until records/schema.py maps reference to string (issue 10).
-    for field in fields:
-        if str(field.get("dataType") or "").lower() == "reference" and field.get("name"):
-            properties[str(field["name"])] = {"type": ["string", "null"]}
-    return properties
+    return describe_to_properties(fields, logger)
 
 
 class CustomObjectStream(BulkExportStream):
@@ -156,6 +150,10 @@ class CustomObjectStream(BulkExportStream):
     @property
     def filter_name(self) -> str:  # type: ignore[override]
         return "updatedAt"
+
+    def marketo_data_types(self) -> dict[str, str]:
+        described = self.marketo_tap._describe(self.custom_object.describe_path)
+        return describe_data_types((described[0].get("fields") or []) if described else [])
 
     def fields(self) -> list[str]:
         return self.selected_columns(always=(self.custom_object.id_field, "updatedAt"))

@@ -44,6 +44,9 @@ class LeadsStream(BulkExportStream):
     def fields(self) -> list[str]:
         return self.selected_columns(always=("id", "updatedAt"))
 
+    def marketo_data_types(self) -> dict[str, str]:
+        return self.marketo_tap.lead_data_types()
+
     def plan_requests(self, end: datetime) -> list[ExportRequest]:
         list_filter = self.list_filter
         if list_filter is not None:

@@ -39,6 +39,9 @@ class ProgramMembersStream(BulkExportStream):
             return [int(i) for i in configured]
         return [int(program["id"]) for program in self.marketo_tap.programs()]
 
+    def marketo_data_types(self) -> dict[str, str]:
+        return self.marketo_tap.program_member_data_types()
+
     def state_key(self, request: ExportRequest) -> str:
         programs = ",".join(str(i) for i in request.body["filter"]["programIds"])
         window = request.window.key if request.window else "all"

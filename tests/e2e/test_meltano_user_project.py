@@ -76,6 +76,7 @@ ENV_VALUES = {
     "program_ids": ",".join(map(str, PROGRAMS)),
     "program_member_lead_fields": "email,firstName",
     "custom_objects": '["car_c"]',
+    "type_overrides": json.dumps({"leads": {"externalCompanyId": "string"}}),
     "leads_static_list": str(STATIC_LIST),
     "on_quota_exhausted": "fail",
     "stream_maps": json.dumps({"programs": {"env_tag": "config['tag']"}}),

@@ -91,7 +91,7 @@ def error_code(answer: dict[str, Any]) -> str:
 
 
 COERCE = {
-    "integer": int, "score": int, "reference": int,
+    "integer": int, "score": int, "reference": str,
     "percent": float, "float": float, "currency": float,
     "boolean": {"true": True, "false": False, "1": True, "0": False}.__getitem__,
     "json": json.loads,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import time
+import typing as t
 from collections import Counter
 
 from tap_marketo_bulk.sandbox import Sandbox, SandboxConfig
@@ -37,7 +39,8 @@ def test_lead_describe_covers_every_data_type() -> None:
 def test_lead_values_are_typed_and_tricky() -> None:
     truth = Sandbox(SMALL).truth
     types = {f["name"]: f["dataType"] for f in truth.lead_fields}
-    python_types = {"integer": int, "score": int, "reference": int, "percent": float,
+    # api-notes section 9: a reference is a string (a key to another record)
+    python_types = {"integer": int, "score": int, "reference": str, "percent": float,
                     "float": float, "currency": float, "boolean": bool}
     strings: list[str] = []
     for lead in truth.leads:
@@ -54,6 +57,38 @@ def test_lead_values_are_typed_and_tricky() -> None:
         assert needle in text, repr(needle)
     assert any("\r" in s and "\r\n" not in s for s in strings)  # a stray CR
     assert any(v is None for lead in truth.leads for v in lead.values())
+
+
+def values_of(truth: t.Any, data_type: str) -> list[t.Any]:
+    names = {f["name"] for f in truth.lead_fields if f["dataType"] == data_type}
+    return [v for lead in truth.leads for k, v in lead.items() if k in names and v is not None]
+
+
+def test_every_data_type_holds_values_a_wrong_mapping_would_break() -> None:
+    truth = Sandbox(SandboxConfig(seed=3, leads=3000, activities=10, lead_columns=15)).truth
+    references = set(values_of(truth, "reference"))
+    salesforce_18 = {r for r in references if re.fullmatch(r"[0-9A-Za-z]{18}", r)
+                     and r[:3] in {"001", "003", "005", "006", "00Q", "701"}
+                     and any(c.islower() for c in r) and any(c.isupper() for c in r)}
+    digits = {r for r in references if r.isdigit() and r.startswith("0")}
+    assert len(salesforce_18) > len(references) / 2 and digits  # mostly SFDC ids, some 00...
+    assert {"0015000000aBcDeAAA", "001656783185136518"} <= references
+    assert any(len(r) == 15 for r in references)
+    assert any(v != int(v) for v in values_of(truth, "percent"))  # decimals in percent
+    assert any(v != int(v) for v in values_of(truth, "currency"))
+    for data_type in ("string", "text", "textarea"):
+        assert "02134" in values_of(truth, data_type), data_type  # a zip code stays text
+    longest = max(len(v.encode()) for v in values_of(truth, "textarea"))
+    assert 25_000 < longest <= 30_000  # textarea: up to 30,000 bytes
+    assert all(re.fullmatch(r"\d{4}-\d{2}-\d{2}", v) for v in values_of(truth, "date"))
+    datetimes = values_of(truth, "datetime")
+    assert all(re.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z", v) for v in datetimes)
+    assert {type(v) for v in values_of(truth, "score")} == {int}
+    assert {type(v) for v in values_of(truth, "boolean")} == {bool}
+    # activity attributes carry the same dataTypes, with native JSON types
+    attribute_types = {a["name"]: a["dataType"] for t_ in truth.activity_types
+                       for a in t_.get("attributes") or []}
+    assert {"reference", "percent", "datetime", "date"} <= set(attribute_types.values())
 
 
 def test_records_sit_on_window_edges_midnights_and_leave_a_quiet_window() -> None:

@@ -95,17 +95,17 @@ def test_every_data_type_is_coerced_and_null_is_none() -> None:
     data = (
         ",".join(data_types)
         + "\n"
-        + "5.0,100,1234,5.0,1234.56,12.5,1,2017-09-08,2017-09-08T16:39:14Z,x,a@b.c\n"
-        + "7,0,0,-1.25,0,0.75,false,null,null,null,null\n"
+        + "5.0,100,0015000000aBcDeAAA,5.0,1234.56,12.5,1,2017-09-08,2017-09-08T16:39:14Z,x,a@b.c\n"
+        + "7,0,001656783185136518,-1.25,0,0.75,false,null,null,02134,null\n"
         + "null,null,null,null,null,null,0,2020-02-29,null,null,null\n"
     ).encode()
     assert parse_all(properties, data) == [
-        {"integer": 5, "score": 100, "reference": 1234, "float": 5.0, "currency": 1234.56,
-         "percent": 12.5, "boolean": True, "date": "2017-09-08",
+        {"integer": 5, "score": 100, "reference": "0015000000aBcDeAAA", "float": 5.0,
+         "currency": 1234.56, "percent": 12.5, "boolean": True, "date": "2017-09-08",
          "datetime": "2017-09-08T16:39:14Z", "string": "x", "email": "a@b.c"},
-        {"integer": 7, "score": 0, "reference": 0, "float": -1.25, "currency": 0.0,
-         "percent": 0.75, "boolean": False, "date": None, "datetime": None, "string": None,
-         "email": None},
+        {"integer": 7, "score": 0, "reference": "001656783185136518", "float": -1.25,
+         "currency": 0.0, "percent": 0.75, "boolean": False, "date": None, "datetime": None,
+         "string": "02134", "email": None},
         {"integer": None, "score": None, "reference": None, "float": None, "currency": None,
          "percent": None, "boolean": False, "date": "2020-02-29", "datetime": None,
          "string": None, "email": None},

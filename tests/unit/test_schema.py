@@ -8,10 +8,14 @@ from typing import Any
 import pytest
 
 from tap_marketo_bulk.records.schema import (
+    apply_type_overrides,
     build_coercer,
+    describe_data_types,
     describe_to_properties,
     json_schema_for,
+    json_type_name_for,
     keep_text,
+    type_name,
 )
 
 STRING = {"type": ["string", "null"]}
@@ -33,7 +37,7 @@ DATE_TIME = {"type": ["string", "null"], "format": "date-time"}
         ("url", STRING),
         ("integer", INTEGER),
         ("score", INTEGER),
-        ("reference", INTEGER),
+        ("reference", STRING),  # a key to another record (api-notes section 9)
         ("percent", NUMBER),
         ("float", NUMBER),
         ("currency", NUMBER),
@@ -125,7 +129,18 @@ def test_describe_to_properties_reads_the_legacy_rest_name() -> None:
         ("integer", "12345678901234567890", 12345678901234567890),
         ("integer", "12345678901234567890.0", 12345678901234567890),  # exact, not via float
         ("score", "100", 100),
-        ("reference", "1234", 1234),
+        ("reference", "0015000000aBcDeAAA", "0015000000aBcDeAAA"),  # Salesforce 18-char id
+        ("reference", "001656783185136518", "001656783185136518"),  # leading zeros kept
+        ("reference", "1234", "1234"),
+        ("percent", "0.5", 0.5),
+        ("date", "2020-02-29", "2020-02-29"),
+        ("datetime", "2010-03-27T18:27:45Z+0000", "2010-03-27T18:27:45Z"),  # Asset API style
+        ("datetime", "2024-01-05T10:00:00+01:00", "2024-01-05T10:00:00+01:00"),
+        ("string", "02134", "02134"),
+        ("text", "00123", "00123"),
+        ("phone", "0044 20 7946 0000", "0044 20 7946 0000"),
+        ("url", "https://example.com/?a=1", "https://example.com/?a=1"),
+        ("array", '["a"]', '["a"]'),  # unknown dataTypes keep the text
         ("float", "5.0", 5.0),
         ("float", "-0.25", -0.25),
         ("currency", "1234567.89", 1234567.89),
@@ -153,12 +168,23 @@ def test_coercer_for_every_data_type(data_type: str, text: str, value: Any) -> N
     assert type(coerced) is type(value)
 
 
-@pytest.mark.parametrize("data_type", ["string", "date", "datetime", "url", "unknown"])
+@pytest.mark.parametrize("data_type", ["string", "reference", "url", "unknown"])
 def test_text_columns_keep_the_same_string_object(data_type: str) -> None:
     coerce = build_coercer(json_schema_for(data_type) or {})
     assert coerce is keep_text
-    text = "".join(["2024-01-05", "T00:00:00Z"])
+    text = "".join(["0015000000", "aBcDeAAA"])
     assert coerce(text) is text
+
+
+@pytest.mark.parametrize(
+    ("data_type", "parts"),
+    [("date", ("2024-01", "-05")), ("datetime", ("2024-01-05", "T00:00:00Z"))],
+)
+def test_dates_and_datetimes_in_bulk_form_come_back_as_the_same_object(
+    data_type: str, parts: tuple[str, str]
+) -> None:
+    text = "".join(parts)
+    assert build_coercer(json_schema_for(data_type) or {})(text) is text
 
 
 def test_number_coercer_is_the_float_builtin() -> None:
@@ -178,6 +204,14 @@ def test_number_coercer_is_the_float_builtin() -> None:
         ("boolean", "yes"),
         ("boolean", "2"),
         ("boolean", ""),
+        ("score", "0015000000aBcDeAAA"),
+        ("percent", "12%"),
+        # dates vs datetimes: a value of one in a column of the other is refused, not truncated
+        ("date", "2024-01-05T10:00:00Z"),
+        ("date", "2024-02-30"),
+        ("date", "05/01/2024"),
+        ("datetime", "2024-01-05"),
+        ("datetime", "yesterday"),
     ],
 )
 def test_values_that_do_not_convert_raise_value_error_naming_the_text(
@@ -239,3 +273,66 @@ def test_array_coercer_decodes_lists() -> None:
 )
 def test_coercer_follows_other_schema_shapes(schema: dict, text: str, value: Any) -> None:
     assert build_coercer(schema)(text) == value
+
+
+# ----- describe data types and type_overrides -----------------------------------------------
+
+
+def test_describe_data_types_names_every_field_including_formulas() -> None:
+    fields = [
+        {"name": "sfdcAccountId", "dataType": "reference"},
+        {"name": "mktoName", "dataType": "formula"},
+        {"id": 3, "dataType": "string", "rest": {"name": "company"}},
+    ]
+    assert describe_data_types(fields) == {
+        "sfdcAccountId": "reference",
+        "mktoName": "formula",
+        "company": "string",
+    }
+
+
+@pytest.mark.parametrize(
+    ("json_type", "text", "value"),
+    [
+        ("string", "0015000000aBcDeAAA", "0015000000aBcDeAAA"),
+        ("integer", "42", 42),
+        ("number", "12.5", 12.5),
+        ("boolean", "true", True),
+        ("date", "2024-01-05", "2024-01-05"),
+        ("date-time", "2024-01-05T00:00:00Z", "2024-01-05T00:00:00Z"),
+    ],
+)
+def test_type_overrides_force_the_column_type_and_its_coercer(
+    json_type: str, text: str, value: Any
+) -> None:
+    schema = {"type": "object", "properties": {"col": {"type": ["object", "null"]}, "id": INTEGER}}
+    forced = apply_type_overrides(schema, {"col": json_type}, "leads")
+    assert forced["properties"]["id"] == INTEGER
+    assert type_name(forced["properties"]["col"]) == json_type
+    coerced = build_coercer(forced["properties"]["col"])(text)
+    assert coerced == value and type(coerced) is type(value)
+    assert schema["properties"]["col"] == {"type": ["object", "null"]}  # the input is untouched
+
+
+def test_type_override_of_a_missing_column_warns_and_changes_nothing(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    schema = {"type": "object", "properties": {"id": INTEGER}}
+    with caplog.at_level(logging.WARNING):
+        assert apply_type_overrides(schema, {"idd": "string"}, "leads") == schema
+    assert "leads" in caplog.text and "'idd'" in caplog.text
+
+
+def test_type_override_with_an_unknown_type_is_refused() -> None:
+    schema = {"type": "object", "properties": {"id": INTEGER}}
+    with pytest.raises(ValueError, match=r"leads\.id: .str. is not one of string, integer"):
+        apply_type_overrides(schema, {"id": "str"}, "leads")
+
+
+@pytest.mark.parametrize(
+    ("data_type", "name"),
+    [("reference", "string"), ("score", "integer"), ("percent", "number"),
+     ("datetime", "date-time"), ("date", "date"), ("boolean", "boolean"), ("array", "string")],
+)  # fmt: skip
+def test_json_type_name_for_a_data_type(data_type: str, name: str) -> None:
+    assert json_type_name_for(data_type) == name

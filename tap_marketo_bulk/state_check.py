@@ -1,0 +1,129 @@
+"""The input state, checked before the SDK or a stream reads it.
+
+A bookmark decides what is exported: one that can't be read ends the run with one line naming the
+stream and key (never a silent restart from start_date, never a skip). Entries whose loss costs no
+data are dropped with a WARNING: an `in_flight` export id (its window is exported again), the
+`quota` carry-over (today's count restarts at what Marketo reports), `ids_at_bookmark` (rows at
+the bookmark's second may come again; loaders upsert on the key).
+"""
+
+from __future__ import annotations
+
+import logging
+import typing as t
+from collections.abc import Mapping
+
+from tap_marketo_bulk.errors import StateError
+from tap_marketo_bulk.export.windows import parse_datetime
+
+_LOGGER = logging.getLogger(__name__)
+
+_REMOVE_HINT = "fix it, or remove the entry to export {stream} again from start_date"
+
+
+def _kind(value: t.Any) -> str:
+    if value is None:
+        return "null"
+    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean"}.get(
+        type(value), f"a {type(value).__name__}"
+    )
+
+
+def check_state(state: t.Any, logger: logging.Logger | None = None) -> dict[str, t.Any]:
+    """`state` with droppable bad entries dropped; StateError (one line) for the rest."""
+    log = logger or _LOGGER
+    if state is None:
+        return {}
+    if not isinstance(state, Mapping):
+        raise StateError(f"state: expected a JSON object with `bookmarks`, got {_kind(state)}")
+    bookmarks = state.get("bookmarks")
+    if bookmarks is None:
+        return {**state, "bookmarks": {}}
+    if not isinstance(bookmarks, Mapping):
+        raise StateError(
+            f"state: `bookmarks` must be an object of stream name -> bookmark, got "
+            f"{_kind(bookmarks)}; fix it, or start without state to export everything again "
+            "from start_date"
+        )
+    return {
+        **state,
+        "bookmarks": {
+            str(stream): _checked_bookmark(str(stream), bookmark, log)
+            for stream, bookmark in bookmarks.items()
+        },
+    }
+
+
+def _checked_bookmark(stream: str, bookmark: t.Any, log: logging.Logger) -> dict[str, t.Any]:
+    where = f"state: bookmarks.{stream}"
+    if not isinstance(bookmark, Mapping):
+        raise StateError(
+            f"{where}: expected an object, got {_kind(bookmark)}; "
+            + _REMOVE_HINT.format(stream=stream)
+        )
+    checked = dict(bookmark)
+    value = checked.get("replication_key_value")
+    if value is not None:
+        try:
+            if not isinstance(value, str):
+                raise ValueError
+            parse_datetime(value)
+        except ValueError:
+            raise StateError(
+                f"{where}.replication_key_value: not an ISO 8601 datetime: {value!r}; "
+                + _REMOVE_HINT.format(stream=stream)
+            ) from None
+    for key in ("replication_key", "filter"):
+        if checked.get(key) is not None and not isinstance(checked[key], str):
+            raise StateError(
+                f"{where}.{key}: expected a string, got {_kind(checked[key])}; "
+                + _REMOVE_HINT.format(stream=stream)
+            )
+    _check_in_flight(where, checked, log)
+    quota = checked.get("quota")
+    if quota is not None and not (
+        isinstance(quota, Mapping)
+        and isinstance(quota.get("day", ""), str)
+        and isinstance(quota.get("bytes", 0), (int, float))
+        and not isinstance(quota.get("bytes", 0), bool)
+    ):
+        log.warning("%s.quota is not {day, bytes} (%r): ignored", where, quota)
+        del checked["quota"]
+    ids = checked.get("ids_at_bookmark")
+    if ids is not None and not isinstance(ids, list):
+        log.warning(
+            "%s.ids_at_bookmark is not a list (%r): ignored; records at the bookmark's "
+            "second may be emitted again",
+            where,
+            ids,
+        )
+        del checked["ids_at_bookmark"]
+    return checked
+
+
+def _check_in_flight(where: str, bookmark: dict[str, t.Any], log: logging.Logger) -> None:
+    """Export ids of submitted jobs: a bad one is dropped; its window is exported again."""
+    in_flight = bookmark.get("in_flight")
+    if in_flight is None:
+        return
+    if not isinstance(in_flight, Mapping):
+        log.warning(
+            "%s.in_flight is not an object of window -> export id (%s): ignored; those "
+            "windows are exported again",
+            where,
+            _kind(in_flight),
+        )
+        bookmark["in_flight"] = {}
+        return
+    kept = {}
+    for key, export_id in in_flight.items():
+        if isinstance(export_id, str) and export_id:
+            kept[str(key)] = export_id
+        else:
+            log.warning(
+                "%s.in_flight[%r] is not an export id (%r): ignored; that window is exported again",
+                where,
+                key,
+                export_id,
+            )
+    bookmark["in_flight"] = kept
