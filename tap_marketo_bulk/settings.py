@@ -142,6 +142,13 @@ CONFIG_SCHEMA = th.PropertiesList(
         description="Stop creating jobs once the tap's own exported bytes today reach this "
         "(MiB); keep quota back for other integrations.",
     ),
+    th.Property(
+        "list_members_rest_page_limit",
+        th.IntegerType,
+        default=50,
+        description="list_members: a static list needing more REST calls (300 members each) "
+        "than this is exported by one bulk leads job instead.",
+    ),
 ).to_dict()
 
 _RANGES: dict[str, tuple[float, float]] = {
@@ -153,6 +160,7 @@ _RANGES: dict[str, tuple[float, float]] = {
     "queue_backoff_seconds": (0.001, 3600),
     "request_timeout_seconds": (1, 3600),
     "daily_quota_mb": (0.001, 1_000_000),
+    "list_members_rest_page_limit": (1, 100_000),
 }
 
 

@@ -6,12 +6,13 @@ import copy
 from collections.abc import Callable
 from typing import Any
 
+from .assets_truth import AssetTruth, reference_counts
 from .catalog import ACTIVITY_TYPES, MEMBER_FIELDS
 from .dataset import Dataset
 from .timeutil import iso, parse_utc
 
 
-class GroundTruth:
+class GroundTruth(AssetTruth):
     """Typed records per stream, rebuilt after every `Sandbox.mutate()`.
 
     Lists are cached per data version: treat them as read-only. Value types everywhere:
@@ -162,4 +163,5 @@ class GroundTruth:
                 "activity_types": len(ACTIVITY_TYPES),
                 "deleted_leads": len(data.deleted_leads),
                 "static_lists": len(data.static_lists),
+                **reference_counts(data),
             }
