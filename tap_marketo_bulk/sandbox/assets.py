@@ -31,18 +31,20 @@ def build_campaigns(
         program = rng.choice(programs) if programs and index % 5 else None
         created = rng.randint(span[0], span[1] - DAY)
         kind = rng.choice(("batch", "trigger"))
-        campaigns.append({
-            "id": FIRST_CAMPAIGN_ID + index,
-            "name": f"{rng.choice(WORDS)} campaign {index + 1}",
-            "description": rng.choice(("", "Sends the follow-up", *TRICKY_STRINGS[:4])),
-            "type": kind,
-            "programName": program["name"] if program else None,
-            "programId": program["id"] if program else None,
-            "workspaceName": "Default",
-            "createdAt": iso(created),
-            "updatedAt": iso(rng.choice((created, rng.randint(created, span[1])))),
-            "active": kind == "trigger" and rng.random() < 0.5,  # only triggers can be active
-        })
+        campaigns.append(
+            {
+                "id": FIRST_CAMPAIGN_ID + index,
+                "name": f"{rng.choice(WORDS)} campaign {index + 1}",
+                "description": rng.choice(("", "Sends the follow-up", *TRICKY_STRINGS[:4])),
+                "type": kind,
+                "programName": program["name"] if program else None,
+                "programId": program["id"] if program else None,
+                "workspaceName": "Default",
+                "createdAt": iso(created),
+                "updatedAt": iso(rng.choice((created, rng.randint(created, span[1])))),
+                "active": kind == "trigger" and rng.random() < 0.5,  # only triggers can be active
+            }
+        )
     return campaigns
 
 
@@ -65,31 +67,33 @@ def build_emails(
             else {"type": "Folder", "value": 10, "folderName": "Marketing Activities"}
         )
         subject = rng.choice((f"{rng.choice(WORDS)} news", *TRICKY_STRINGS[:5]))
-        emails.append({
-            "id": email_id,
-            "name": f"Email {email_id} {rng.choice(WORDS)}",
-            "description": rng.choice(("", "Monthly newsletter")),
-            "createdAt": asset_time(created),
-            "updatedAt": asset_time(rng.choice((created, rng.randint(created, span[1])))),
-            "url": f"https://app-sj01.marketo.com/#EM{email_id}A1",
-            "subject": _typed_text(subject),
-            "fromName": _typed_text(rng.choice(("Marketing", "Sales Team"))),
-            "fromEmail": _typed_text(rng.choice((None, "news@example.com"))),
-            "replyEmail": _typed_text("reply@example.com"),
-            "folder": folder,
-            "operational": rng.random() < 0.1,
-            "textOnly": rng.random() < 0.1,
-            "publishToMSI": False,
-            "webView": rng.random() < 0.5,
-            "status": rng.choice(("approved", "draft")),
-            "template": rng.choice((None, 24, 338)),
-            "workspace": "Default",
-            "isOpenTrackingDisabled": rng.random() < 0.2,
-            "version": 2,
-            "autoCopyToText": rng.random() < 0.5,
-            "ccFields": None,
-            "preHeader": rng.choice((None, "Read this first")),
-        })
+        emails.append(
+            {
+                "id": email_id,
+                "name": f"Email {email_id} {rng.choice(WORDS)}",
+                "description": rng.choice(("", "Monthly newsletter")),
+                "createdAt": asset_time(created),
+                "updatedAt": asset_time(rng.choice((created, rng.randint(created, span[1])))),
+                "url": f"https://app-sj01.marketo.com/#EM{email_id}A1",
+                "subject": _typed_text(subject),
+                "fromName": _typed_text(rng.choice(("Marketing", "Sales Team"))),
+                "fromEmail": _typed_text(rng.choice((None, "news@example.com"))),
+                "replyEmail": _typed_text("reply@example.com"),
+                "folder": folder,
+                "operational": rng.random() < 0.1,
+                "textOnly": rng.random() < 0.1,
+                "publishToMSI": False,
+                "webView": rng.random() < 0.5,
+                "status": rng.choice(("approved", "draft")),
+                "template": rng.choice((None, 24, 338)),
+                "workspace": "Default",
+                "isOpenTrackingDisabled": rng.random() < 0.2,
+                "version": 2,
+                "autoCopyToText": rng.random() < 0.5,
+                "ccFields": None,
+                "preHeader": rng.choice((None, "Read this first")),
+            }
+        )
     return emails
 
 
@@ -104,30 +108,34 @@ def build_segmentations(
         created = rng.randint(span[0], span[1] - DAY)
         updated = rng.randint(created, span[1])
         status = rng.choice(("approved", "draft"))
-        segmentations.append({
-            "id": seg_id,
-            "name": f"{rng.choice(WORDS)} Segmentation {index + 1}",
-            "description": "",
-            "createdAt": asset_time(created),
-            "updatedAt": asset_time(updated),
-            "url": f"https://app-sj01.marketo.com/#SG{seg_id}A1",
-            "folder": {"type": "Folder", "value": 12, "folderName": "Lead Database"},
-            "status": status,
-            "workspace": "Default",
-        })
+        segmentations.append(
+            {
+                "id": seg_id,
+                "name": f"{rng.choice(WORDS)} Segmentation {index + 1}",
+                "description": "",
+                "createdAt": asset_time(created),
+                "updatedAt": asset_time(updated),
+                "url": f"https://app-sj01.marketo.com/#SG{seg_id}A1",
+                "folder": {"type": "Folder", "value": 12, "folderName": "Lead Database"},
+                "status": status,
+                "workspace": "Default",
+            }
+        )
         names = [f"{rng.choice(WORDS)} {n}" for n in range(rng.randint(1, 4))] + ["Default"]
         for name in names:
             segment_id = FIRST_SEGMENT_ID + len(segments)
-            segments.append({
-                "id": segment_id,
-                "name": name,
-                "description": None,
-                "createdAt": asset_time(created),
-                "updatedAt": asset_time(updated),
-                "url": f"https://app-sj01.marketo.com/#SL{segment_id}A1",
-                "status": status,
-                "segmentationId": seg_id,
-            })
+            segments.append(
+                {
+                    "id": segment_id,
+                    "name": name,
+                    "description": None,
+                    "createdAt": asset_time(created),
+                    "updatedAt": asset_time(updated),
+                    "url": f"https://app-sj01.marketo.com/#SL{segment_id}A1",
+                    "status": status,
+                    "segmentationId": seg_id,
+                }
+            )
     return segmentations, segments
 
 
@@ -148,12 +156,14 @@ def build_program_tokens(
                 "sfdc campaign": "Campaign A",
                 "text": rng.choice(("Spring event", *TRICKY_STRINGS[:4])),
             }[kind]
-            rows.append({
-                "name": f"my.{rng.choice(WORDS)} {number}",
-                "type": kind,
-                "value": value,
-                "computedUrl": f"https://app-sj01.marketo.com/#PG{program['id']}A1",
-            })
+            rows.append(
+                {
+                    "name": f"my.{rng.choice(WORDS)} {number}",
+                    "type": kind,
+                    "value": value,
+                    "computedUrl": f"https://app-sj01.marketo.com/#PG{program['id']}A1",
+                }
+            )
         tokens[program["id"]] = rows
     return tokens
 
@@ -164,21 +174,25 @@ def extra_static_lists(
     """An empty static list and one with `large_size` members (as many as there are leads)."""
     size = min(large_size, len(lead_ids))
     lists = []
-    for offset, (name, members) in enumerate((
-        ("Empty list", []),
-        ("Large list", sorted(rng.sample(lead_ids, size))),
-    )):
+    for offset, (name, members) in enumerate(
+        (
+            ("Empty list", []),
+            ("Large list", sorted(rng.sample(lead_ids, size))),
+        )
+    ):
         created = rng.randint(span[0], span[1])
-        lists.append({
-            "id": first_id + offset,
-            "name": name,
-            "description": "Static list",
-            "programName": None,
-            "workspaceName": "Default",
-            "createdAt": iso(created),
-            "updatedAt": iso(rng.randint(created, span[1])),
-            "leadIds": members,
-        })
+        lists.append(
+            {
+                "id": first_id + offset,
+                "name": name,
+                "description": "Static list",
+                "programName": None,
+                "workspaceName": "Default",
+                "createdAt": iso(created),
+                "updatedAt": iso(rng.randint(created, span[1])),
+                "leadIds": members,
+            }
+        )
     return lists
 
 

@@ -46,15 +46,18 @@ def token_page(request: Request, items: list[dict[str, Any]]) -> dict[str, Any]:
 
 def updated_between(request: Request, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The Asset browse filters earliestUpdatedAt / latestUpdatedAt (inclusive)."""
-    for bound, keep in (("earliestUpdatedAt", lambda u, b: u >= b),
-                        ("latestUpdatedAt", lambda u, b: u <= b)):
+    for bound, keep in (
+        ("earliestUpdatedAt", lambda u, b: u >= b),
+        ("latestUpdatedAt", lambda u, b: u <= b),
+    ):
         if request.query.get(bound):
             try:
                 limit = lenient_time(request.query[bound])
             except ValueError as exc:
                 raise ApiError("1003", f"Invalid value for {bound}") from exc
-            items = [i for i in items
-                     if keep(parse_utc(i["updatedAt"].removesuffix("+0000")), limit)]
+            items = [
+                i for i in items if keep(parse_utc(i["updatedAt"].removesuffix("+0000")), limit)
+            ]
     return items
 
 
@@ -92,8 +95,11 @@ class AssetEndpoints:
                 raise ApiError("1006", f"Field '{name}' not found")
         getters = {name: table.getter(name) for name in (fields or DEFAULT_LIST_FIELDS)}
         with self._data.lock:
-            rows = [table.record(table.position[lead_id], getters)
-                    for lead_id in static["leadIds"] if lead_id in table.position]
+            rows = [
+                table.record(table.position[lead_id], getters)
+                for lead_id in static["leadIds"]
+                if lead_id in table.position
+            ]
         return token_page(request, rows)
 
     def emails(self, request: Request) -> dict[str, Any]:
@@ -119,8 +125,9 @@ class AssetEndpoints:
         if folder_type == "Folder" or self._data.program(folder_id) is None:
             return success(None, warnings=[NO_ASSETS])
         tokens = [dict(t) for t in self._data.program_tokens.get(folder_id, [])]
-        return success([{"folder": {"type": "Program", "value": folder_id}, "tokens": tokens}],
-                       warnings=[])
+        return success(
+            [{"folder": {"type": "Program", "value": folder_id}, "tokens": tokens}], warnings=[]
+        )
 
 
 _TEMPLATE_PART = re.compile(r"\\\{(\w+)\\\}")

@@ -35,9 +35,12 @@ class AssetTruth:
     @property
     def lists(self) -> list[dict[str, Any]]:
         """Static lists as /rest/v1/lists.json returns them (no leadIds), by id."""
-        return self._cached("lists", lambda: [
-            {k: v for k, v in s.items() if k != "leadIds"} for s in self._data.static_lists
-        ])
+        return self._cached(
+            "lists",
+            lambda: [
+                {k: v for k, v in s.items() if k != "leadIds"} for s in self._data.static_lists
+            ],
+        )
 
     @property
     def list_members(self) -> list[dict[str, Any]]:
@@ -52,8 +55,13 @@ class AssetTruth:
                 for lead_id in static["leadIds"]:
                     pos = table.position.get(lead_id)
                     if pos is not None:
-                        rows.append({"listId": static["id"], "leadId": lead_id,
-                                     **table.record(pos, getters)})
+                        rows.append(
+                            {
+                                "listId": static["id"],
+                                "leadId": lead_id,
+                                **table.record(pos, getters),
+                            }
+                        )
             return rows
 
         return self._cached("list_members", build)
@@ -75,11 +83,14 @@ class AssetTruth:
     @property
     def program_tokens(self) -> list[dict[str, Any]]:
         """One row per program My Token: {programId, name, type, value, computedUrl}."""
-        return self._cached("program_tokens", lambda: [
-            {"programId": program_id, **token}
-            for program_id, tokens in self._data.program_tokens.items()
-            for token in tokens
-        ])
+        return self._cached(
+            "program_tokens",
+            lambda: [
+                {"programId": program_id, **token}
+                for program_id, tokens in self._data.program_tokens.items()
+                for token in tokens
+            ],
+        )
 
     def static_list_members(self, list_id: int) -> list[dict[str, Any]]:
         return [row for row in self.list_members if row["listId"] == list_id]

@@ -21,9 +21,7 @@ from tap_marketo_bulk.streams.rest import AssetStream, normalize_asset_timestamp
 _FOLDER = th.ObjectType(additional_properties=True)
 # Email subject, fromName, fromEmail, replyEmail: {"type": "Text", "value": "..."} or
 # {"type": "DynamicContent", "value": <segmentation id>}.
-_TYPED_VALUE = th.ObjectType(
-    th.Property("type", th.StringType), th.Property("value", th.AnyType())
-)
+_TYPED_VALUE = th.ObjectType(th.Property("type", th.StringType), th.Property("value", th.AnyType()))
 
 
 class ProgramsStream(AssetStream):
@@ -166,12 +164,14 @@ class ProgramTokensStream(AssetStream):
             for holder in page.get("result") or []:
                 for token in holder.get("tokens") or []:
                     value = token.get("value")
-                    rows.append({
-                        **token,
-                        "programId": program_id,
-                        # number and score tokens may come as JSON numbers: keep them as text
-                        "value": None if value is None else str(value),
-                    })
+                    rows.append(
+                        {
+                            **token,
+                            "programId": program_id,
+                            # number and score tokens may come as JSON numbers: keep them as text
+                            "value": None if value is None else str(value),
+                        }
+                    )
             yield rows
 
 

@@ -57,9 +57,7 @@ class StaticListExporter:
                 list_id = int(event.request.body["filter"]["staticListId"])
                 yield from self._emit(event, parser, list_id)
             elif isinstance(event, QuotaExhausted):
-                self.not_exported = [
-                    int(r.body["filter"]["staticListId"]) for r in event.pending
-                ]
+                self.not_exported = [int(r.body["filter"]["staticListId"]) for r in event.pending]
                 self.logger.warning(
                     "%s: %s; reading %d list(s) over REST instead",
                     self.stream_name,
