@@ -46,6 +46,13 @@ STREAMS = {
     "programs": ("id",),
     "activity_types": ("id",),
     "deleted_leads": ("id",),
+    "campaigns": ("id",),
+    "lists": ("id",),
+    "list_members": ("listId", "leadId"),
+    "emails": ("id",),
+    "segmentations": ("id",),
+    "segments": ("id",),
+    "program_tokens": ("programId", "name"),
 }
 
 # Asks the sandbox for its ground truth: the data is a pure function of the CLI arguments, so an

@@ -16,6 +16,13 @@ STREAM_KEYS: dict[str, tuple[str, ...]] = {
     "programs": ("id",),
     "activity_types": ("id",),
     "deleted_leads": ("id",),
+    "campaigns": ("id",),
+    "lists": ("id",),
+    "list_members": ("listId", "leadId"),
+    "emails": ("id",),
+    "segmentations": ("id",),
+    "segments": ("id",),
+    "program_tokens": ("programId", "name"),
 }
 
 __all__ = ["TapRun", "catalog_with", "duplicates", "run_tap", "tap_config"]
