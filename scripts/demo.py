@@ -48,6 +48,13 @@ STREAMS = {
     "deleted_leads": ("id",),
     "custom_car_c": ("marketoGUID",),
     "custom_course_c": ("marketoGUID",),
+    "campaigns": ("id",),
+    "lists": ("id",),
+    "list_members": ("listId", "leadId"),
+    "emails": ("id",),
+    "segmentations": ("id",),
+    "segments": ("id",),
+    "program_tokens": ("programId", "name"),
 }
 
 # Asks the sandbox for its ground truth: the data is a pure function of the CLI arguments, so an

@@ -159,6 +159,13 @@ CONFIG_SCHEMA = th.PropertiesList(
         + ", ".join(TYPE_OVERRIDE_NAMES)
         + ". For a field whose Marketo type changed after the catalog was made.",
     ),
+    th.Property(
+        "list_members_rest_page_limit",
+        th.IntegerType,
+        default=50,
+        description="list_members: a static list needing more REST calls (300 members each) "
+        "than this is exported by one bulk leads job instead.",
+    ),
 ).to_dict()
 
 _RANGES: dict[str, tuple[float, float]] = {
@@ -170,6 +177,7 @@ _RANGES: dict[str, tuple[float, float]] = {
     "queue_backoff_seconds": (0.001, 3600),
     "request_timeout_seconds": (1, 3600),
     "daily_quota_mb": (0.001, 1_000_000),
+    "list_members_rest_page_limit": (1, 100_000),
 }
 
 

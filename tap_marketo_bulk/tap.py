@@ -38,11 +38,22 @@ from tap_marketo_bulk.settings import (
 )
 from tap_marketo_bulk.state_check import check_state
 from tap_marketo_bulk.streams.activities import ActivitiesStream, activities_schema
+from tap_marketo_bulk.streams.assets import (
+    EmailsStream,
+    ProgramTokensStream,
+    SegmentationsStream,
+    SegmentsStream,
+)
 from tap_marketo_bulk.streams.bulk import BulkExportStream
 from tap_marketo_bulk.streams.custom_objects import (
     CustomObjectStream,
     custom_object_properties,
     discover_custom_objects,
+)
+from tap_marketo_bulk.streams.lead_database import (
+    CampaignsStream,
+    ListMembersStream,
+    ListsStream,
 )
 from tap_marketo_bulk.streams.leads import LeadsStream
 from tap_marketo_bulk.streams.output import BufferedMsgSpecWriter
@@ -52,6 +63,7 @@ from tap_marketo_bulk.streams.reference import (
     DeletedLeadsStream,
     ProgramsStream,
 )
+from tap_marketo_bulk.streams.rest import read_asset_pages
 
 MIB = 1024 * 1024
 # Describe answers per (instance, client, endpoint): the SDK builds streams several times a run
@@ -220,15 +232,8 @@ class TapMarketoBulk(Tap):
             return self._read_asset_pages(path)
         return list(self.client.get(path).get("result") or [])
 
-    def _read_asset_pages(self, path: str, page_size: int = 200) -> list[dict]:
-        """Asset API offset paging: a page without `result` (warning "No assets found") ends it."""
-        items: list[dict] = []
-        while True:
-            page = self.client.get(path, params={"maxReturn": page_size, "offset": len(items)})
-            result = page.get("result") or []
-            items.extend(result)
-            if len(result) < page_size:
-                return items
+    def _read_asset_pages(self, path: str) -> list[dict]:
+        return [item for page in read_asset_pages(self.client, path) for item in page]
 
     def activity_types(self) -> list[dict]:
         return self._describe("/rest/v1/activities/types.json")
@@ -337,6 +342,13 @@ class TapMarketoBulk(Tap):
             ActivityTypesStream(self),
             ProgramsStream(self),
             DeletedLeadsStream(self),
+            CampaignsStream(self),
+            ListsStream(self),
+            ListMembersStream(self),
+            EmailsStream(self),
+            SegmentationsStream(self),
+            SegmentsStream(self),
+            ProgramTokensStream(self),
         ]
 
 

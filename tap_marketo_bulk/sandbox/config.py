@@ -25,6 +25,11 @@ class SandboxConfig:
     members_per_program: int = 50
     deleted_leads: int = 20
     static_lists: int = 3
+    # plus an empty static list and one of this many members (at most every lead)
+    large_static_list: int = 650
+    campaigns: int = 30
+    emails: int = 25
+    segmentations: int = 3
     lead_columns: int = 4  # extra custom lead fields on top of the ~30 standard ones
     data_start: str = "2023-01-01T00:00:00Z"
     data_end: str = "2024-12-31T23:59:59Z"
@@ -84,6 +89,8 @@ class Faults:
     expired_file: int = 0  # next N file.json of Completed jobs answer 404 (file expired)
     quota_bytes: int | None = None  # overrides SandboxConfig.daily_quota_bytes
     tokens_expired_before: float = 0.0  # monotonic time; tokens issued earlier are expired
+    # (path suffix, calls, fault): fault mid-pagination, see assets_api.arm_after_call
+    arm_after: list[tuple[str, int, str]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def take(self, name: str) -> bool:

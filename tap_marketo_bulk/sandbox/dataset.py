@@ -8,6 +8,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from .assets import add_assets
 from .catalog import FieldDef, lead_fields
 from .config import SandboxConfig
 from .custom_objects import CustomObjectStore
@@ -60,6 +61,7 @@ class Dataset:
         self.static_lists = build_static_lists(
             rng, config.static_lists, self.leads, (self.start, self.end)
         )
+        add_assets(self, config.seed, config)  # its own random stream: the rest is unchanged
         self.latest = max(
             [self.start, max(self.leads.updated, default=self.start)]
             + list(self.activities.dates[-1:])

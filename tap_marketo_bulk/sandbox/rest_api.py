@@ -75,6 +75,8 @@ class RestEndpoints:
         self._data = data
 
     def routes(self) -> dict[str, Any]:
+        from .assets_api import AssetEndpoints  # builds on this module's helpers
+
         return {
             "/rest/v1/leads/describe2.json": self.describe_leads,
             "/rest/v1/leads/describe.json": self.describe_leads_legacy,
@@ -86,6 +88,7 @@ class RestEndpoints:
             "/rest/v1/activities/deletedleads.json": self.deleted_leads,
             "/rest/v1/lists.json": self.lists,
             **custom_object_routes(self._data),
+            **AssetEndpoints(self._data).routes(),
         }
 
     def describe_leads(self, request: Request) -> dict[str, Any]:

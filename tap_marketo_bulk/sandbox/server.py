@@ -15,6 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from .assets_api import arm_after_call, match_route
 from .auth import ConcurrencyGate, RateLimiter, TokenStore, rate_limit_error
 from .bulk_api import BulkEndpoints, bad_gateway
 from .config import Faults, SandboxConfig
@@ -62,7 +63,9 @@ class ApiPipeline:
                 if self._faults.take("rate_limit_burst"):
                     raise rate_limit_error(self._config.max_calls_per_20s)
                 self._limiter.admit()
-                return self._route(request)
+                reply = self._route(request)
+                arm_after_call(self._faults, request.path)
+                return reply
             finally:
                 self._gate.leave()
         except ApiError as error:
@@ -72,7 +75,8 @@ class ApiPipeline:
     def _route(self, request: Request) -> Reply:
         if request.path == USAGE_PATH and request.method == "GET" and self._config.usage_endpoint:
             return Reply(200, self._usage())
-        endpoint = self._rest_routes.get(request.path)
+        endpoint = self._rest_routes.get(request.path) or match_route(
+            self._rest_routes, request.path)
         if endpoint is not None and request.method == "GET":
             return Reply(200, endpoint(request))
         answer = self._bulk.dispatch(request)

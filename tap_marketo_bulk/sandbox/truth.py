@@ -6,13 +6,14 @@ import copy
 from collections.abc import Callable
 from typing import Any
 
+from .assets_truth import AssetTruth, reference_counts
 from .catalog import ACTIVITY_TYPES, MEMBER_FIELDS
 from .dataset import Dataset
 from .timeutil import iso, parse_utc
 from .values import documented_value, format_cell
 
 
-class GroundTruth:
+class GroundTruth(AssetTruth):
     """Typed records per stream, rebuilt after every `Sandbox.mutate()`.
 
     Lists are cached per data version: treat them as read-only. Every value is what Marketo's
@@ -185,4 +186,5 @@ class GroundTruth:
                 "activity_types": len(ACTIVITY_TYPES),
                 "deleted_leads": len(data.deleted_leads),
                 "static_lists": len(data.static_lists),
+                **reference_counts(data),
             }

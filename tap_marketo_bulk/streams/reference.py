@@ -1,138 +1,17 @@
-"""Small REST reference streams: activity_types, programs, deleted_leads."""
+"""Where the REST reference streams used to live: they are now declared by domain over the two
+paging bases of rest.py (lead_database.py, assets.py). Kept so existing imports still work."""
 
 from __future__ import annotations
 
-import re
-import typing as t
+from tap_marketo_bulk.streams.assets import ProgramsStream
+from tap_marketo_bulk.streams.lead_database import ActivityTypesStream, DeletedLeadsStream
+from tap_marketo_bulk.streams.rest import RestStream as ReferenceStream
+from tap_marketo_bulk.streams.rest import normalize_asset_timestamp
 
-from singer_sdk import typing as th
-from singer_sdk.streams import Stream
-
-from tap_marketo_bulk.export.windows import format_datetime, parse_datetime
-
-if t.TYPE_CHECKING:
-    from tap_marketo_bulk.tap import TapMarketoBulk
-
-ASSET_TIMESTAMP = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})Z?([+-]\d{4})?$")
-
-_ATTRIBUTE = th.ObjectType(
-    th.Property("name", th.StringType), th.Property("dataType", th.StringType)
-)
-
-
-def normalize_asset_timestamp(value: str | None) -> str | None:
-    """Asset API timestamps look like `2010-03-27T18:27:45Z+0000`: make them RFC 3339 UTC."""
-    if not value:
-        return None
-    match = ASSET_TIMESTAMP.match(value)
-    if match and match.group(2):
-        offset = match.group(2)
-        return format_datetime(parse_datetime(f"{match.group(1)}{offset[:3]}:{offset[3:]}"))
-    return format_datetime(parse_datetime(value))
-
-
-class ReferenceStream(Stream):
-    """A stream read from one paged REST endpoint through the tap's shared MarketoClient."""
-
-    def __init__(self, tap: TapMarketoBulk) -> None:
-        super().__init__(tap, schema=self.schema_dict)
-        self.marketo_tap = tap
-
-    schema_dict: t.ClassVar[dict]
-
-
-class ActivityTypesStream(ReferenceStream):
-    name = "activity_types"
-    primary_keys: t.ClassVar[list[str]] = ["id"]
-    schema_dict = th.PropertiesList(
-        th.Property("id", th.IntegerType, required=True),
-        th.Property("name", th.StringType),
-        th.Property("apiName", th.StringType),
-        th.Property("description", th.StringType),
-        th.Property("primaryAttribute", _ATTRIBUTE),
-        th.Property("attributes", th.ArrayType(_ATTRIBUTE)),
-    ).to_dict()
-
-    def get_records(self, context: dict | None) -> t.Iterable[dict]:
-        yield from self.marketo_tap.activity_types()
-
-
-class ProgramsStream(ReferenceStream):
-    name = "programs"
-    primary_keys: t.ClassVar[list[str]] = ["id"]
-    schema_dict = th.PropertiesList(
-        th.Property("id", th.IntegerType, required=True),
-        th.Property("name", th.StringType),
-        th.Property("description", th.StringType),
-        th.Property("createdAt", th.DateTimeType),
-        th.Property("updatedAt", th.DateTimeType),
-        th.Property("url", th.StringType),
-        th.Property("type", th.StringType),
-        th.Property("channel", th.StringType),
-        th.Property("folder", th.ObjectType(additional_properties=True)),
-        th.Property("status", th.StringType),
-        th.Property("workspace", th.StringType),
-    ).to_dict()
-
-    def get_records(self, context: dict | None) -> t.Iterable[dict]:
-        properties = self.schema["properties"]
-        for program in self.marketo_tap.programs():
-            record = {key: program.get(key) for key in properties}
-            record["createdAt"] = normalize_asset_timestamp(program.get("createdAt"))
-            record["updatedAt"] = normalize_asset_timestamp(program.get("updatedAt"))
-            yield record
-
-
-class DeletedLeadsStream(ReferenceStream):
-    name = "deleted_leads"
-    primary_keys: t.ClassVar[list[str]] = ["id"]
-    replication_key = "activityDate"
-    schema_dict = th.PropertiesList(
-        th.Property("id", th.IntegerType, required=True),
-        th.Property("marketoGUID", th.StringType),
-        th.Property("leadId", th.IntegerType),
-        th.Property("activityDate", th.DateTimeType),
-        th.Property("activityTypeId", th.IntegerType),
-        th.Property("primaryAttributeValueId", th.IntegerType),
-        th.Property("primaryAttributeValue", th.StringType),
-        th.Property(
-            "attributes",
-            th.ArrayType(
-                th.ObjectType(
-                    th.Property("name", th.StringType), th.Property("value", th.AnyType())
-                )
-            ),
-        ),
-    ).to_dict()
-
-    def get_records(self, context: dict | None) -> t.Iterable[dict]:
-        client = self.marketo_tap.client
-        bookmark = self.get_starting_replication_key_value(context)
-        # sinceDatetime is inclusive: the deletions at the bookmark's second were emitted last run.
-        already = set(self.stream_state.get("ids_at_bookmark") or []) if bookmark else set()
-        since = bookmark or self.config["start_date"]
-        token = client.get(
-            "/rest/v1/activities/pagingtoken.json",
-            params={"sinceDatetime": format_datetime(parse_datetime(since))},
-        )["nextPageToken"]
-        properties = self.schema["properties"]
-        latest, ids_at_latest = bookmark, set(already)
-        while True:
-            page = client.get(
-                "/rest/v1/activities/deletedleads.json",
-                params={"nextPageToken": token, "batchSize": 300},
-            )
-            for activity in page.get("result") or []:
-                when = activity.get("activityDate")
-                if when == bookmark and activity.get("id") in already:
-                    continue
-                if latest is None or (when and when > latest):
-                    latest, ids_at_latest = when, set()
-                if when == latest:
-                    ids_at_latest.add(activity.get("id"))
-                yield {key: activity[key] for key in properties if key in activity}
-            token = page.get("nextPageToken", token)
-            # Pages can hold fewer than batchSize while more remain: only moreResult ends it.
-            if not page.get("moreResult"):
-                break
-        self.stream_state["ids_at_bookmark"] = sorted(ids_at_latest)
+__all__ = [
+    "ActivityTypesStream",
+    "DeletedLeadsStream",
+    "ProgramsStream",
+    "ReferenceStream",
+    "normalize_asset_timestamp",
+]

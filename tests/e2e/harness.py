@@ -19,6 +19,13 @@ STREAM_KEYS: dict[str, tuple[str, ...]] = {
     # The sandbox's lead-linked custom objects (truth: sb.truth.custom_objects[apiName]).
     "custom_car_c": ("marketoGUID",),
     "custom_course_c": ("marketoGUID",),
+    "campaigns": ("id",),
+    "lists": ("id",),
+    "list_members": ("listId", "leadId"),
+    "emails": ("id",),
+    "segmentations": ("id",),
+    "segments": ("id",),
+    "program_tokens": ("programId", "name"),
 }
 
 __all__ = ["TapRun", "catalog_with", "duplicates", "run_tap", "tap_config"]

@@ -71,6 +71,7 @@ ENV_VALUES = {
     "daily_quota_mb": "250.5",
     "max_concurrent_jobs": "2",
     "max_calls_per_20s": "100",
+    "list_members_rest_page_limit": "40",
     "leads_filter": "createdAt",
     "activity_type_ids": json.dumps(ACTIVITY_TYPES),
     "program_ids": ",".join(map(str, PROGRAMS)),

@@ -1,0 +1,185 @@
+"""Asset API reference streams (`/rest/asset/v1/...`, offset paging ending with "No assets
+found"): programs, emails, segmentations, segments, program tokens.
+
+Shapes: api-notes sections 8 and 11; Adobe's marketo-developer docs, help/rest-api/emails.md
+(Browse: `status`, `folder`, `earliestUpdatedAt`/`latestUpdatedAt`, `maxReturn` up to 200,
+`offset`), dynamic-content.md (Segmentation: `GET /rest/asset/v1/segmentation.json` and
+`GET /rest/asset/v1/segmentation/{id}/segments.json`) and tokens.md (Get Tokens by Folder Id:
+`GET /rest/asset/v1/folder/{id}/tokens.json?folderType=Program`, answering
+`[{folder: {type, value}, tokens: [{name, type, value, computedUrl}]}]`).
+"""
+
+from __future__ import annotations
+
+import typing as t
+
+from singer_sdk import typing as th
+
+from tap_marketo_bulk.export.windows import format_datetime, parse_datetime
+from tap_marketo_bulk.streams.rest import AssetStream, normalize_asset_timestamp, read_asset_pages
+
+_FOLDER = th.ObjectType(additional_properties=True)
+# Email subject, fromName, fromEmail, replyEmail: {"type": "Text", "value": "..."} or
+# {"type": "DynamicContent", "value": <segmentation id>}.
+_TYPED_VALUE = th.ObjectType(th.Property("type", th.StringType), th.Property("value", th.AnyType()))
+
+
+class ProgramsStream(AssetStream):
+    """Programs. Full table (kept as it was): read once per run through the tap's cached
+    describe, which program_members also uses for its program ids."""
+
+    name = "programs"
+    path = "/rest/asset/v1/programs.json"
+    primary_keys: t.ClassVar[list[str]] = ["id"]
+    schema_dict = th.PropertiesList(
+        th.Property("id", th.IntegerType, required=True),
+        th.Property("name", th.StringType),
+        th.Property("description", th.StringType),
+        th.Property("createdAt", th.DateTimeType),
+        th.Property("updatedAt", th.DateTimeType),
+        th.Property("url", th.StringType),
+        th.Property("type", th.StringType),
+        th.Property("channel", th.StringType),
+        th.Property("folder", _FOLDER),
+        th.Property("status", th.StringType),
+        th.Property("workspace", th.StringType),
+    ).to_dict()
+
+    def pages(self, context: dict | None) -> t.Iterator[list[dict]]:
+        yield self.marketo_tap.programs()
+
+
+class EmailsStream(AssetStream):
+    """Email assets. Incremental on updatedAt: the browse endpoint filters on
+    `earliestUpdatedAt` (inclusive, whole seconds), so a run re-reads only emails changed since
+    the bookmark; emails changed in the bookmark's second come again (same key, upserted).
+    The first run reads every email, whatever start_date says: emails are reference data."""
+
+    name = "emails"
+    path = "/rest/asset/v1/emails.json"
+    primary_keys: t.ClassVar[list[str]] = ["id"]
+    replication_key = "updatedAt"
+    is_sorted = False  # the endpoint orders by id
+    schema_dict = th.PropertiesList(
+        th.Property("id", th.IntegerType, required=True),
+        th.Property("name", th.StringType),
+        th.Property("description", th.StringType),
+        th.Property("createdAt", th.DateTimeType),
+        th.Property("updatedAt", th.DateTimeType),
+        th.Property("url", th.StringType),
+        th.Property("subject", _TYPED_VALUE),
+        th.Property("fromName", _TYPED_VALUE),
+        th.Property("fromEmail", _TYPED_VALUE),
+        th.Property("replyEmail", _TYPED_VALUE),
+        th.Property("folder", _FOLDER),
+        th.Property("operational", th.BooleanType),
+        th.Property("textOnly", th.BooleanType),
+        th.Property("publishToMSI", th.BooleanType),
+        th.Property("webView", th.BooleanType),
+        th.Property("status", th.StringType),
+        th.Property("template", th.IntegerType),
+        th.Property("workspace", th.StringType),
+        th.Property("isOpenTrackingDisabled", th.BooleanType),
+        th.Property("version", th.IntegerType),
+        th.Property("autoCopyToText", th.BooleanType),
+        th.Property("preHeader", th.StringType),
+        th.Property("ccFields", th.ArrayType(th.ObjectType(additional_properties=True))),
+    ).to_dict()
+
+    def request_params(self, context: dict | None) -> dict:
+        bookmark = self.stream_state.get("replication_key_value")
+        if not bookmark:
+            return {}
+        return {"earliestUpdatedAt": format_datetime(parse_datetime(bookmark))}
+
+
+class SegmentationsStream(AssetStream):
+    """Segmentations. Full table: the endpoint has no update-time filter."""
+
+    name = "segmentations"
+    path = "/rest/asset/v1/segmentation.json"
+    primary_keys: t.ClassVar[list[str]] = ["id"]
+    schema_dict = th.PropertiesList(
+        th.Property("id", th.IntegerType, required=True),
+        th.Property("name", th.StringType),
+        th.Property("description", th.StringType),
+        th.Property("createdAt", th.DateTimeType),
+        th.Property("updatedAt", th.DateTimeType),
+        th.Property("url", th.StringType),
+        th.Property("folder", _FOLDER),
+        th.Property("status", th.StringType),
+        th.Property("workspace", th.StringType),
+    ).to_dict()
+
+
+class SegmentsStream(AssetStream):
+    """The segments of every segmentation (their Default segment included). Full table."""
+
+    name = "segments"
+    path = "/rest/asset/v1/segmentation/{segmentation_id}/segments.json"
+    primary_keys: t.ClassVar[list[str]] = ["id"]
+    schema_dict = th.PropertiesList(
+        th.Property("id", th.IntegerType, required=True),
+        th.Property("segmentationId", th.IntegerType),
+        th.Property("name", th.StringType),
+        th.Property("description", th.StringType),
+        th.Property("createdAt", th.DateTimeType),
+        th.Property("updatedAt", th.DateTimeType),
+        th.Property("url", th.StringType),
+        th.Property("status", th.StringType),
+    ).to_dict()
+
+    def pages(self, context: dict | None) -> t.Iterator[list[dict]]:
+        client = self.marketo_tap.client
+        for segmentations in read_asset_pages(client, SegmentationsStream.path):
+            for segmentation in segmentations:
+                path = self.path.format(segmentation_id=int(segmentation["id"]))
+                yield from read_asset_pages(client, path, page_size=self.page_size)
+
+
+class ProgramTokensStream(AssetStream):
+    """Each program's My Tokens, one row per (programId, name): one call per program. Full
+    table: tokens carry no update time."""
+
+    name = "program_tokens"
+    path = "/rest/asset/v1/folder/{program_id}/tokens.json"
+    primary_keys: t.ClassVar[list[str]] = ["programId", "name"]
+    asset_datetimes = ()
+    schema_dict = th.PropertiesList(
+        th.Property("programId", th.IntegerType, required=True),
+        th.Property("name", th.StringType, required=True),
+        th.Property("type", th.StringType),
+        th.Property("value", th.StringType),
+        th.Property("computedUrl", th.StringType),
+    ).to_dict()
+
+    def pages(self, context: dict | None) -> t.Iterator[list[dict]]:
+        client = self.marketo_tap.client
+        for program in self.marketo_tap.programs():
+            program_id = int(program["id"])
+            page = client.get(
+                self.path.format(program_id=program_id), params={"folderType": "Program"}
+            )
+            rows = []
+            for holder in page.get("result") or []:
+                for token in holder.get("tokens") or []:
+                    value = token.get("value")
+                    rows.append(
+                        {
+                            **token,
+                            "programId": program_id,
+                            # number and score tokens may come as JSON numbers: keep them as text
+                            "value": None if value is None else str(value),
+                        }
+                    )
+            yield rows
+
+
+__all__ = [
+    "EmailsStream",
+    "ProgramTokensStream",
+    "ProgramsStream",
+    "SegmentationsStream",
+    "SegmentsStream",
+    "normalize_asset_timestamp",
+]

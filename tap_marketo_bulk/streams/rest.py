@@ -1,0 +1,152 @@
+"""The two ways Marketo pages its REST reference endpoints, and thin stream bases over them.
+
+- Lead Database endpoints (`/rest/v1/...`: campaigns, lists, list members, deleted leads) page
+  with `nextPageToken` (batchSize up to 300). A page may be empty or short while more remain:
+  where the answer carries `moreResult`, only `moreResult: false` ends paging; otherwise a page
+  without a `nextPageToken`, or with no result, is the last.
+- Asset endpoints (`/rest/asset/v1/...`: programs, emails, segmentations) page by `offset`
+  (maxReturn up to 200) and end with `success: true`, no `result` and the warning
+  "No assets found for the given search criteria."; a short page is the last one too.
+
+Declarative streams set `name`, `path`, `primary_keys` and `schema_dict` on one of the bases
+(LeadDatabaseStream, AssetStream), the way tap-github declares its streams over one client class.
+Errors, retries (606, 602, 502, ...) and token refresh stay in MarketoClient: a fault on page N
+retries page N with the same offset or token, so paging resumes where it stood.
+"""
+
+from __future__ import annotations
+
+import re
+import typing as t
+
+from singer_sdk.streams import Stream
+
+from tap_marketo_bulk.export.windows import format_datetime, parse_datetime
+
+if t.TYPE_CHECKING:
+    from tap_marketo_bulk.api.client import MarketoClient
+    from tap_marketo_bulk.tap import TapMarketoBulk
+
+MAX_BATCH_SIZE = 300  # Lead Database batchSize maximum (and default)
+MAX_ASSET_RETURN = 200  # Asset API maxReturn maximum (default 20)
+ASSET_TIMESTAMP = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})Z?([+-]\d{4})?$")
+
+
+def normalize_asset_timestamp(value: str | None) -> str | None:
+    """Asset API timestamps look like `2010-03-27T18:27:45Z+0000`: make them RFC 3339 UTC."""
+    if not value:
+        return None
+    match = ASSET_TIMESTAMP.match(value)
+    if match and match.group(2):
+        offset = match.group(2)
+        return format_datetime(parse_datetime(f"{match.group(1)}{offset[:3]}:{offset[3:]}"))
+    return format_datetime(parse_datetime(value))
+
+
+def read_token_pages(
+    client: MarketoClient,
+    path: str,
+    params: dict | None = None,
+    *,
+    batch_size: int = MAX_BATCH_SIZE,
+    first_token: str | None = None,
+) -> t.Iterator[list[dict]]:
+    """Lead Database paging: yields each page's `result` (possibly empty) in order."""
+    token = first_token
+    while True:
+        query = {**(params or {}), "batchSize": batch_size}
+        if token:
+            query["nextPageToken"] = token
+        page = client.get(path, params=query)
+        result = list(page.get("result") or [])
+        yield result
+        following = page.get("nextPageToken")
+        if "moreResult" in page:
+            # Activity-style paging: short and empty pages may come while more remain.
+            if not page["moreResult"] or not following:
+                return
+        elif not following or not result:
+            return
+        token = following
+
+
+def read_asset_pages(
+    client: MarketoClient,
+    path: str,
+    params: dict | None = None,
+    *,
+    page_size: int = MAX_ASSET_RETURN,
+) -> t.Iterator[list[dict]]:
+    """Asset API offset paging: yields each non-empty page; "No assets found" ends it."""
+    offset = 0
+    while True:
+        page = client.get(path, params={**(params or {}), "maxReturn": page_size, "offset": offset})
+        result = list(page.get("result") or [])
+        if result:
+            yield result
+        if len(result) < page_size:
+            return
+        offset += len(result)
+
+
+class RestStream(Stream):
+    """A stream read from paged REST endpoints through the tap's shared MarketoClient."""
+
+    schema_dict: t.ClassVar[dict]
+    path: t.ClassVar[str] = ""
+
+    def __init__(self, tap: TapMarketoBulk) -> None:
+        super().__init__(tap, schema=self.schema_dict)
+        self.marketo_tap = tap
+
+    def request_params(self, context: dict | None) -> dict:
+        """Query parameters beyond paging (filters); none by default."""
+        return {}
+
+    def pages(self, context: dict | None) -> t.Iterator[list[dict]]:
+        raise NotImplementedError
+
+    def to_record(self, item: dict, context: dict | None) -> dict:
+        """The item restricted to the schema's properties."""
+        return {key: item.get(key) for key in self.schema["properties"]}
+
+    def get_records(self, context: dict | None) -> t.Iterable[dict]:
+        for page in self.pages(context):
+            for item in page:
+                yield self.to_record(item, context)
+
+
+class LeadDatabaseStream(RestStream):
+    """`nextPageToken` paging over `path`."""
+
+    batch_size: t.ClassVar[int] = MAX_BATCH_SIZE
+
+    def pages(self, context: dict | None) -> t.Iterator[list[dict]]:
+        return read_token_pages(
+            self.marketo_tap.client,
+            self.path,
+            self.request_params(context),
+            batch_size=self.batch_size,
+        )
+
+
+class AssetStream(RestStream):
+    """Offset paging over `path`; `asset_datetimes` are normalised to RFC 3339 UTC."""
+
+    page_size: t.ClassVar[int] = MAX_ASSET_RETURN
+    asset_datetimes: t.ClassVar[tuple[str, ...]] = ("createdAt", "updatedAt")
+
+    def pages(self, context: dict | None) -> t.Iterator[list[dict]]:
+        return read_asset_pages(
+            self.marketo_tap.client,
+            self.path,
+            self.request_params(context),
+            page_size=self.page_size,
+        )
+
+    def to_record(self, item: dict, context: dict | None) -> dict:
+        record = super().to_record(item, context)
+        for key in self.asset_datetimes:
+            if key in record:
+                record[key] = normalize_asset_timestamp(item.get(key))
+        return record
