@@ -37,7 +37,7 @@ class ProgramMembersStream(BulkExportStream):
         configured = self.config.get("program_ids")
         if configured:
             return [int(i) for i in configured]
-        return [int(program["id"]) for program in self.marketo_tap.programs()]
+        return [int(program["id"]) for program in self.engine.programs()]
 
     def state_key(self, request: ExportRequest) -> str:
         programs = ",".join(str(i) for i in request.body["filter"]["programIds"])
@@ -48,7 +48,7 @@ class ProgramMembersStream(BulkExportStream):
         """Probe once per run whether the updatedAt filter is available (1035 when it is not)."""
         if self._incremental is None:
             supported = probe_filter(
-                self.marketo_tap,
+                self.engine,
                 self.object_path,
                 {"fields": ["leadId"], "format": "CSV", "filter": {"programId": first_program}},
                 lambda window: {"updatedAt": window.as_filter()},

@@ -5,13 +5,14 @@ from __future__ import annotations
 import re
 import typing as t
 
+from singer_sdk import Tap
 from singer_sdk import typing as th
 from singer_sdk.streams import Stream
 
 from tap_marketo_bulk.export.windows import format_datetime, parse_datetime
 
 if t.TYPE_CHECKING:
-    from tap_marketo_bulk.tap import TapMarketoBulk
+    from tap_marketo_bulk.engine import MarketoEngine
 
 ASSET_TIMESTAMP = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})Z?([+-]\d{4})?$")
 
@@ -32,11 +33,11 @@ def normalize_asset_timestamp(value: str | None) -> str | None:
 
 
 class ReferenceStream(Stream):
-    """A stream read from one paged REST endpoint through the tap's shared MarketoClient."""
+    """A stream read from one paged REST endpoint through the run's shared MarketoClient."""
 
-    def __init__(self, tap: TapMarketoBulk) -> None:
+    def __init__(self, tap: Tap, engine: MarketoEngine) -> None:
         super().__init__(tap, schema=self.schema_dict)
-        self.marketo_tap = tap
+        self.engine = engine  # client, describes, first_record_date (see engine.py)
 
     schema_dict: t.ClassVar[dict]
 
@@ -54,7 +55,7 @@ class ActivityTypesStream(ReferenceStream):
     ).to_dict()
 
     def get_records(self, context: dict | None) -> t.Iterable[dict]:
-        yield from self.marketo_tap.activity_types()
+        yield from self.engine.activity_types()
 
 
 class ProgramsStream(ReferenceStream):
@@ -76,7 +77,7 @@ class ProgramsStream(ReferenceStream):
 
     def get_records(self, context: dict | None) -> t.Iterable[dict]:
         properties = self.schema["properties"]
-        for program in self.marketo_tap.programs():
+        for program in self.engine.programs():
             record = {key: program.get(key) for key in properties}
             record["createdAt"] = normalize_asset_timestamp(program.get("createdAt"))
             record["updatedAt"] = normalize_asset_timestamp(program.get("updatedAt"))
@@ -106,11 +107,11 @@ class DeletedLeadsStream(ReferenceStream):
     ).to_dict()
 
     def get_records(self, context: dict | None) -> t.Iterable[dict]:
-        client = self.marketo_tap.client
+        client = self.engine.client
         bookmark = self.get_starting_replication_key_value(context)
         # sinceDatetime is inclusive: the deletions at the bookmark's second were emitted last run.
         already = set(self.stream_state.get("ids_at_bookmark") or []) if bookmark else set()
-        since = bookmark or self.config["start_date"]
+        since = bookmark or format_datetime(self.engine.first_record_date)
         token = client.get(
             "/rest/v1/activities/pagingtoken.json",
             params={"sinceDatetime": format_datetime(parse_datetime(since))},
