@@ -40,8 +40,10 @@ class MarketoEngine:
         *,
         state: Callable[[], dict],
         logger: logging.Logger,
+        client_factory: Callable[..., MarketoClient] = MarketoClient,
     ) -> None:
         self.config = config
+        self._client_factory = client_factory
         self._state = state
         self.logger = logger
         # The selected bulk streams in sync order; the tap sets this once its streams exist.
@@ -107,7 +109,7 @@ class MarketoEngine:
 
     @cached_property
     def client(self) -> MarketoClient:
-        return MarketoClient(
+        return self._client_factory(
             resolve_base_url(self.config),
             self.config["client_id"],
             self.config["client_secret"],

@@ -90,7 +90,13 @@ class TapMarketoBulk(Tap):
     @cached_property
     def engine(self) -> MarketoEngine:
         """What every stream shares; streams get it at construction, never reach back here."""
-        engine = MarketoEngine(self.config, state=lambda: self.state, logger=self.logger)
+        engine = MarketoEngine(
+            self.config,
+            state=lambda: self.state,
+            logger=self.logger,
+            # Looked up at call time: tests replace tap.MarketoClient (e.g. to record its waits).
+            client_factory=lambda *args, **kwargs: MarketoClient(*args, **kwargs),
+        )
         engine.participants = self._bulk_participants
         return engine
 

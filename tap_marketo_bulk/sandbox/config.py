@@ -43,6 +43,8 @@ class SandboxConfig:
     # subscription switches
     updated_at_filter_supported: bool = True  # False: leads/program-member updatedAt answer 1035
     smart_lists_supported: bool = True  # False: smartListId/smartListName answer 1035
+    # False: the API user's role lacks the Read-Only Assets permission (Asset API answers 603)
+    asset_permission: bool = True
     legacy_member_booleans: bool = False  # program member booleans written 0/1 (older files)
     # opt-in extra endpoints (off: the path answers 610 like any unknown one)
     usage_endpoint: bool = False  # GET /rest/v1/stats/usage.json (tap-marketo calls it first)
