@@ -21,7 +21,6 @@ from tap_marketo_bulk.export.plan import ExportParticipant, ExportPlan
 from tap_marketo_bulk.export.quota import QuotaTracker
 from tap_marketo_bulk.export.scheduler import ExportScheduler
 from tap_marketo_bulk.export.windows import format_datetime, parse_datetime
-from tap_marketo_bulk.settings import resolve_base_url
 
 MIB = 1024 * 1024
 FOLDERS_PATH = "/rest/asset/v1/folders.json"
@@ -32,17 +31,20 @@ _DESCRIBE_LOCK = threading.Lock()
 
 
 class MarketoEngine:
-    """The shared engine of one run. `state` returns the tap's live state dict (bookmarks)."""
+    """The shared engine of one run. `state` returns the tap's live state dict (bookmarks);
+    `config` is the tap's settings (client id/secret, timing, limits, start/end dates)."""
 
     def __init__(
         self,
         config: Mapping[str, t.Any],
         *,
+        base_url: str,
         state: Callable[[], dict],
         logger: logging.Logger,
         client_factory: Callable[..., MarketoClient] = MarketoClient,
     ) -> None:
         self.config = config
+        self.base_url = base_url  # the instance root (settings.resolve_base_url)
         self._client_factory = client_factory
         self._state = state
         self.logger = logger
@@ -110,7 +112,7 @@ class MarketoEngine:
     @cached_property
     def client(self) -> MarketoClient:
         return self._client_factory(
-            resolve_base_url(self.config),
+            self.base_url,
             self.config["client_id"],
             self.config["client_secret"],
             request_timeout=float(self.config.get("request_timeout_seconds", 300)),
@@ -185,7 +187,7 @@ class MarketoEngine:
         return list(described[0]["fields"]) if described else []
 
     def describe(self, path: str) -> t.Any:
-        key = (resolve_base_url(self.config), str(self.config["client_id"]), path)
+        key = (self.base_url, str(self.config["client_id"]), path)
         with _DESCRIBE_LOCK:
             if key not in DESCRIBE_CACHE:
                 DESCRIBE_CACHE[key] = self._read_all(path)

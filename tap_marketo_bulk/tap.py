@@ -20,7 +20,12 @@ from tap_marketo_bulk.errors import ConfigError, MarketoError
 from tap_marketo_bulk.export.quota import QuotaTracker
 from tap_marketo_bulk.export.scheduler import ExportScheduler
 from tap_marketo_bulk.records.schema import describe_to_properties
-from tap_marketo_bulk.settings import CONFIG_SCHEMA, check_config, schema_error_line
+from tap_marketo_bulk.settings import (
+    CONFIG_SCHEMA,
+    check_config,
+    resolve_base_url,
+    schema_error_line,
+)
 from tap_marketo_bulk.streams.activities import ActivitiesStream, activities_schema
 from tap_marketo_bulk.streams.bulk import BulkExportStream
 from tap_marketo_bulk.streams.leads import LeadsStream
@@ -92,6 +97,7 @@ class TapMarketoBulk(Tap):
         """What every stream shares; streams get it at construction, never reach back here."""
         engine = MarketoEngine(
             self.config,
+            base_url=resolve_base_url(self.config),
             state=lambda: self.state,
             logger=self.logger,
             # Looked up at call time: tests replace tap.MarketoClient (e.g. to record its waits).

@@ -224,10 +224,10 @@ class ExportPlan:
         for name in self._order:
             resumed = sum(1 for r in self._requests[name] if r.resume_export_id)
             self.logger.info(
-                "plan: %s: %d windows, %d export jobs%s",
+                "plan: %s: %s, %s%s",
                 name,
-                self.windows_planned[name],
-                self.jobs_planned[name],
+                _count(self.windows_planned[name], "window"),
+                _count(self.jobs_planned[name], "export job"),
                 f" ({resumed} resumed from state)" if resumed else "",
             )
         quota = scheduler.quota
@@ -245,6 +245,10 @@ class ExportPlan:
             used / MIB,
             f" of {limit / MIB:.0f} MiB" if limit else "",
         )
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def _duration(seconds: float) -> str:
