@@ -94,7 +94,7 @@ def test_no_window_starts_before_the_instance_birth(
 
 
 def test_without_asset_permission_start_date_bounds_the_export_with_a_warning(
-    sandbox_factory: Callable[..., Sandbox], caplog: pytest.LogCaptureFixture
+    sandbox_factory: Callable[..., Sandbox], caplog: pytest.LogCaptureFixture, tmp_path: Path
 ) -> None:
     sb = sandbox_factory(**{**SANDBOX, "asset_permission": False})
     config = tap_config(sb, start_date="2024-02-01T00:00:00Z")
@@ -105,10 +105,11 @@ def test_without_asset_permission_start_date_bounds_the_export_with_a_warning(
     assert "could not read the instance's birth" in caplog.text
     assert min(window_start(j) for j in completed(sb)) == "2024-02-01T00:00:00Z"
     # With neither the birth nor start_date, one clear line naming the setting.
-    failed = run_tap(tap_config(sb, start_date=None), catalog=catalog)
-    assert failed.error is not None
-    assert str(failed.error).startswith("start_date: required")
-    assert "\n" not in str(failed.error)
+    failed = TapProcess(tmp_path, tap_config(sb, start_date=None), catalog, None, "no-start")
+    assert failed.finish() == 1
+    stderr = failed.stderr_path.read_text()
+    assert "Traceback" not in stderr
+    assert stderr.strip().splitlines()[-1].split(" | ")[-1].startswith("start_date: required")
 
 
 def test_first_program_member_sync_is_in_full_then_updated_at_windows(
