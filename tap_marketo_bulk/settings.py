@@ -46,8 +46,8 @@ CONFIG_SCHEMA = th.PropertiesList(
     th.Property(
         "start_date",
         th.StringType,
-        required=True,
-        description="Earliest record date to export (ISO 8601 date or datetime, UTC).",
+        description="Earliest record date to export (ISO 8601 date or datetime, UTC). Default: "
+        "the instance's birth (its oldest top-level folder); never earlier than it.",
     ),
     th.Property(
         "end_date",

@@ -79,6 +79,7 @@ def _checked_bookmark(stream: str, bookmark: t.Any, log: logging.Logger) -> dict
                 f"{where}.{key}: expected a string, got {_kind(checked[key])}; "
                 + _REMOVE_HINT.format(stream=stream)
             )
+    _check_full_export(where, stream, checked.get("full_export"))
     _check_in_flight(where, checked, log)
     quota = checked.get("quota")
     if quota is not None and not (
@@ -99,6 +100,32 @@ def _checked_bookmark(stream: str, bookmark: t.Any, log: logging.Logger) -> dict
         )
         del checked["ids_at_bookmark"]
     return checked
+
+
+def _check_full_export(where: str, stream: str, full: t.Any) -> None:
+    """program_members' record of its full exports decides which programs are exported in full
+    again: an unreadable one ends the run (dropping it could skip a new program's old members)."""
+    if full is None:
+        return
+    problem = None
+    if not isinstance(full, Mapping):
+        problem = f"expected an object, got {_kind(full)}"
+    else:
+        started = full.get("started_at")
+        programs = full.get("programs", [])
+        if started is not None:
+            try:
+                if not isinstance(started, str):
+                    raise ValueError
+                parse_datetime(started)
+            except ValueError:
+                problem = f"started_at is not an ISO 8601 datetime: {started!r}"
+        if not isinstance(programs, list) or not all(
+            isinstance(p, int) and not isinstance(p, bool) for p in programs
+        ):
+            problem = f"programs is not a list of program ids: {programs!r}"
+    if problem:
+        raise StateError(f"{where}.full_export: {problem}; " + _REMOVE_HINT.format(stream=stream))
 
 
 def _check_in_flight(where: str, bookmark: dict[str, t.Any], log: logging.Logger) -> None:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import logging
 import sys
-import threading
 import typing as t
-from datetime import datetime, timezone
+from datetime import datetime
 from functools import cached_property
 from pathlib import Path, PurePath
 
@@ -20,15 +19,11 @@ from singer_sdk.plugin_base import SingerCommand
 from singer_sdk.singerlib import Schema
 
 from tap_marketo_bulk.api.client import MarketoClient
+from tap_marketo_bulk.engine import DESCRIBE_CACHE, MarketoEngine
 from tap_marketo_bulk.errors import ColumnTypeError, ConfigError, MarketoError, StateError
 from tap_marketo_bulk.export.quota import QuotaTracker
 from tap_marketo_bulk.export.scheduler import ExportScheduler
-from tap_marketo_bulk.export.windows import parse_datetime
-from tap_marketo_bulk.records.schema import (
-    apply_type_overrides,
-    describe_data_types,
-    describe_to_properties,
-)
+from tap_marketo_bulk.records.schema import apply_type_overrides, describe_to_properties
 from tap_marketo_bulk.settings import (
     CONFIG_SCHEMA,
     check_config,
@@ -63,13 +58,8 @@ from tap_marketo_bulk.streams.reference import (
     DeletedLeadsStream,
     ProgramsStream,
 )
-from tap_marketo_bulk.streams.rest import read_asset_pages
 
-MIB = 1024 * 1024
-# Describe answers per (instance, client, endpoint): the SDK builds streams several times a run
-# (discovery, catalog, tests), and describes are API calls against a daily quota.
-_DESCRIBE_CACHE: dict[tuple[str, str, str], t.Any] = {}
-_DESCRIBE_LOCK = threading.Lock()
+_DESCRIBE_CACHE = DESCRIBE_CACHE  # tests clear it between runs
 
 
 class MarketoBulkCommand(SingerCommand):
@@ -157,57 +147,56 @@ class TapMarketoBulk(Tap):
         )
         return wrapped
 
-    @cached_property
-    def end_date(self) -> datetime:
-        """Inclusive end of this run's export (end_date, or the run's start), whole seconds."""
-        if self.config.get("end_date"):
-            return parse_datetime(self.config["end_date"])
-        return datetime.now(timezone.utc).replace(microsecond=0)
-
     # ----- the shared engine ---------------------------------------------------------------------
 
     @cached_property
-    def client(self) -> MarketoClient:
-        return MarketoClient(
-            resolve_base_url(self.config),
-            self.config["client_id"],
-            self.config["client_secret"],
-            request_timeout=float(self.config.get("request_timeout_seconds", 300)),
-            logger=self.logger.getChild("client"),
-            max_calls_per_20s=int(self.config.get("max_calls_per_20s", 80)),
+    def engine(self) -> MarketoEngine:
+        """What every stream shares; streams get it at construction, never reach back here."""
+        engine = MarketoEngine(
+            self.config,
+            base_url=resolve_base_url(self.config),
+            state=lambda: self.state,
+            logger=self.logger,
+            # Looked up at call time: tests replace tap.MarketoClient (e.g. to record its waits).
+            client_factory=lambda *args, **kwargs: MarketoClient(*args, **kwargs),
         )
+        engine.participants = self._bulk_participants
+        return engine
 
-    @cached_property
-    def quota(self) -> QuotaTracker:
-        """Bytes exported today, carried over from the latest day any bulk stream's state holds."""
-        saved = [
-            bookmark["quota"]
-            for bookmark in self.state.get("bookmarks", {}).values()
-            if isinstance(bookmark, dict) and isinstance(bookmark.get("quota"), dict)
+    def _bulk_participants(self) -> list[BulkExportStream]:
+        """The selected bulk streams, in the order sync_all syncs them."""
+        return [
+            stream
+            for stream in self.streams.values()
+            if isinstance(stream, BulkExportStream) and stream.selected
         ]
-        latest = max(saved, key=lambda q: (q.get("day", ""), q.get("bytes", 0)), default={})
-        limit = int(float(self.config.get("daily_quota_mb", 500)) * MIB)
-        return QuotaTracker.from_state(latest, limit)
 
-    @cached_property
+    def sync_all(self) -> None:
+        try:
+            super().sync_all()
+        finally:
+            # Every stream is done (or one failed): end the export pipeline, cancel unused jobs.
+            self.close_scheduler()
+
+    # Shortcuts to the engine (scripts and tests use them).
+    @property
+    def end_date(self) -> datetime:
+        return self.engine.end_date
+
+    @property
+    def client(self) -> MarketoClient:
+        return self.engine.client
+
+    @property
+    def quota(self) -> QuotaTracker:
+        return self.engine.quota
+
+    @property
     def scheduler(self) -> ExportScheduler:
-        return ExportScheduler(
-            self.client,
-            max_concurrent_jobs=int(self.config.get("max_concurrent_jobs", 2)),
-            poll_interval=float(self.config.get("poll_interval_seconds", 60)),
-            job_timeout=float(self.config.get("job_timeout_seconds", 10800)),
-            queue_backoff=float(self.config.get("queue_backoff_seconds", 60)),
-            quota=self.quota,
-            logger=self.logger.getChild("scheduler"),
-        )
+        return self.engine.scheduler
 
     def in_flight_export_ids(self) -> set[str]:
-        """Export ids a stream's state refers to: never cancel these, the next run resumes them."""
-        ids: set[str] = set()
-        for bookmark in self.state.get("bookmarks", {}).values():
-            if isinstance(bookmark, dict):
-                ids.update((bookmark.get("in_flight") or {}).values())
-        return ids
+        return self.engine.in_flight_export_ids()
 
     def _handle_termination(self, signum: int, frame: t.Any) -> None:  # pragma: no cover
         # SIGTERM/SIGINT: cancel jobs no state refers to, then let the SDK write the final state.
@@ -215,41 +204,22 @@ class TapMarketoBulk(Tap):
         super()._handle_termination(signum, frame)
 
     def close_scheduler(self) -> None:
-        if "scheduler" in self.__dict__:
-            self.scheduler.close(keep=self.in_flight_export_ids())
+        if "engine" in self.__dict__:
+            self.engine.close_scheduler()
 
-    # ----- describes (cached) --------------------------------------------------------------------
-
-    def _describe(self, path: str) -> t.Any:
-        key = (resolve_base_url(self.config), str(self.config["client_id"]), path)
-        with _DESCRIBE_LOCK:
-            if key not in _DESCRIBE_CACHE:
-                _DESCRIBE_CACHE[key] = self._read_all(path)
-            return _DESCRIBE_CACHE[key]
-
-    def _read_all(self, path: str) -> list[dict]:
-        if path.startswith("/rest/asset/"):
-            return self._read_asset_pages(path)
-        return list(self.client.get(path).get("result") or [])
-
-    def _read_asset_pages(self, path: str) -> list[dict]:
-        return [item for page in read_asset_pages(self.client, path) for item in page]
+    # ----- describes (cached in the engine) ------------------------------------------------------
 
     def activity_types(self) -> list[dict]:
-        return self._describe("/rest/v1/activities/types.json")
+        return self.engine.activity_types()
 
     def programs(self) -> list[dict]:
-        return self._describe("/rest/asset/v1/programs.json")
+        return self.engine.programs()
 
     def lead_properties(self) -> dict[str, dict]:
-        described = self._describe("/rest/v1/leads/describe2.json")
-        return describe_to_properties(described[0]["fields"] if described else [], self.logger)
+        return self.engine.lead_properties()
 
     def program_member_properties(self) -> dict[str, dict]:
-        described = self._describe("/rest/v1/programs/members/describe.json")
-        properties = describe_to_properties(
-            described[0]["fields"] if described else [], self.logger
-        )
+        properties = describe_to_properties(self.engine.program_member_fields(), self.logger)
         lead_fields = self.config.get("program_member_lead_fields") or []
         if lead_fields:
             leads = self.lead_properties()
@@ -262,12 +232,13 @@ class TapMarketoBulk(Tap):
 
     def custom_object_streams(self) -> list[CustomObjectStream]:
         """A stream per chosen lead-linked custom object (setting custom_objects)."""
+        engine = self.engine
         objects = discover_custom_objects(
-            self._describe, self.config.get("custom_objects"), self.logger
+            engine.describe, self.config.get("custom_objects"), self.logger
         )
 
         def build(path: str) -> dict:
-            described = self._describe(path)
+            described = engine.describe(path)
             fields = (described[0].get("fields") or []) if described else []
             return {"type": "object", "properties": custom_object_properties(fields, self.logger)}
 
@@ -275,22 +246,17 @@ class TapMarketoBulk(Tap):
             CustomObjectStream(
                 self,
                 self._bulk_schema(o.stream_name, lambda o=o: build(o.describe_path)),
+                engine,
                 o,
             )
             for o in objects
         ]
 
     def lead_data_types(self) -> dict[str, str]:
-        """Lead field -> Marketo dataType, from describe2 (for error messages)."""
-        described = self._describe("/rest/v1/leads/describe2.json")
-        return describe_data_types(described[0]["fields"] if described else [])
+        return self.engine.lead_data_types()
 
     def program_member_data_types(self) -> dict[str, str]:
-        described = self._describe("/rest/v1/programs/members/describe.json")
-        member_types = describe_data_types(described[0]["fields"] if described else [])
-        if self.config.get("program_member_lead_fields"):
-            return {**self.lead_data_types(), **member_types}
-        return member_types
+        return self.engine.program_member_data_types()
 
     # ----- streams -------------------------------------------------------------------------------
 
@@ -324,31 +290,36 @@ class TapMarketoBulk(Tap):
         def object_schema(properties: dict[str, dict]) -> dict:
             return {"type": "object", "properties": properties}
 
+        engine = self.engine
         return [
             LeadsStream(
-                self, self._bulk_schema("leads", lambda: object_schema(self.lead_properties()))
+                self,
+                self._bulk_schema("leads", lambda: object_schema(self.lead_properties())),
+                engine,
             ),
             ActivitiesStream(
                 self,
                 self._bulk_schema("activities", lambda: activities_schema(self.activity_types())),
+                engine,
             ),
             ProgramMembersStream(
                 self,
                 self._bulk_schema(
                     "program_members", lambda: object_schema(self.program_member_properties())
                 ),
+                engine,
             ),
             *self.custom_object_streams(),
-            ActivityTypesStream(self),
-            ProgramsStream(self),
-            DeletedLeadsStream(self),
-            CampaignsStream(self),
-            ListsStream(self),
-            ListMembersStream(self),
-            EmailsStream(self),
-            SegmentationsStream(self),
-            SegmentsStream(self),
-            ProgramTokensStream(self),
+            ActivityTypesStream(self, engine),
+            ProgramsStream(self, engine),
+            DeletedLeadsStream(self, engine),
+            CampaignsStream(self, engine),
+            ListsStream(self, engine),
+            ListMembersStream(self, engine),
+            EmailsStream(self, engine),
+            SegmentationsStream(self, engine),
+            SegmentsStream(self, engine),
+            ProgramTokensStream(self, engine),
         ]
 
 

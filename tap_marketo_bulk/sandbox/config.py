@@ -48,6 +48,8 @@ class SandboxConfig:
     # subscription switches
     updated_at_filter_supported: bool = True  # False: leads/program-member updatedAt answer 1035
     smart_lists_supported: bool = True  # False: smartListId/smartListName answer 1035
+    # False: the API user's role lacks the Read-Only Assets permission (Asset API answers 603)
+    asset_permission: bool = True
     legacy_member_booleans: bool = False  # program member booleans written 0/1 (older files)
     custom_objects: bool = True  # False: the subscription has no custom objects (empty list)
     custom_object_access: bool = True  # False: no "Read-Only Custom Object" permission (603)

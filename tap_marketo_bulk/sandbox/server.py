@@ -77,6 +77,8 @@ class ApiPipeline:
             return Reply(200, self._usage())
         endpoint = self._rest_routes.get(request.path) or match_route(
             self._rest_routes, request.path)
+        if request.path.startswith("/rest/asset/") and not self._config.asset_permission:
+            raise ApiError("603", MESSAGES["603"])  # a role without Asset permissions
         if endpoint is not None and request.method == "GET":
             return Reply(200, endpoint(request))
         answer = self._bulk.dispatch(request)

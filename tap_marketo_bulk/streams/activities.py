@@ -67,7 +67,7 @@ class ActivitiesStream(BulkExportStream):
             return ids
         return [
             int(activity_type["id"])
-            for activity_type in self.marketo_tap.activity_types()
+            for activity_type in self.engine.activity_types()
             if int(activity_type["id"]) != DELETE_LEAD
         ]
 

@@ -25,7 +25,7 @@ _TYPED_VALUE = th.ObjectType(th.Property("type", th.StringType), th.Property("va
 
 
 class ProgramsStream(AssetStream):
-    """Programs. Full table (kept as it was): read once per run through the tap's cached
+    """Programs. Full table (kept as it was): read once per run through the engine's cached
     describe, which program_members also uses for its program ids."""
 
     name = "programs"
@@ -46,7 +46,7 @@ class ProgramsStream(AssetStream):
     ).to_dict()
 
     def pages(self, context: dict | None) -> t.Iterator[list[dict]]:
-        yield self.marketo_tap.programs()
+        yield self.engine.programs()
 
 
 class EmailsStream(AssetStream):
@@ -130,7 +130,7 @@ class SegmentsStream(AssetStream):
     ).to_dict()
 
     def pages(self, context: dict | None) -> t.Iterator[list[dict]]:
-        client = self.marketo_tap.client
+        client = self.engine.client
         for segmentations in read_asset_pages(client, SegmentationsStream.path):
             for segmentation in segmentations:
                 path = self.path.format(segmentation_id=int(segmentation["id"]))
@@ -154,8 +154,8 @@ class ProgramTokensStream(AssetStream):
     ).to_dict()
 
     def pages(self, context: dict | None) -> t.Iterator[list[dict]]:
-        client = self.marketo_tap.client
-        for program in self.marketo_tap.programs():
+        client = self.engine.client
+        for program in self.engine.programs():
             program_id = int(program["id"])
             page = client.get(
                 self.path.format(program_id=program_id), params={"folderType": "Program"}

@@ -1,7 +1,8 @@
 """BulkExportStream: the base of every stream fed by Marketo's Bulk Extract API.
 
-A stream plans its ExportRequests (one per window, or per window and program batch), hands them
-to the tap's shared ExportScheduler, and turns each verified file into records, window by window,
+A stream plans its ExportRequests (one per window, or per window and program batch); the run's
+ExportPlan (engine.exports) runs every selected bulk stream's requests as one pipeline and hands
+this stream its events, and the stream turns each verified file into records, window by window,
 writing a STATE message after every finished window and every submitted job. Bookmarks are windows,
 not record values: the end of the last window whose every file was emitted.
 """
@@ -14,6 +15,7 @@ import typing as t
 from collections import Counter
 from datetime import datetime, timedelta
 
+from singer_sdk import Tap
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.streams import Stream
 
@@ -35,7 +37,7 @@ from tap_marketo_bulk.streams.output import (
 from tap_marketo_bulk.streams.value_errors import check_catalog_types, column_type_error
 
 if t.TYPE_CHECKING:
-    from tap_marketo_bulk.tap import TapMarketoBulk
+    from tap_marketo_bulk.engine import MarketoEngine
 
 ONE_SECOND = timedelta(seconds=1)
 
@@ -49,9 +51,11 @@ class BulkExportStream(Stream):
     TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
     is_sorted = False
 
-    def __init__(self, tap: TapMarketoBulk, schema: dict) -> None:
+    def __init__(self, tap: Tap, schema: dict, engine: MarketoEngine) -> None:
         super().__init__(tap, schema=schema)
-        self.marketo_tap = tap
+        # The run's shared engine: client, quota, scheduler, end_date, birth, describes, and
+        # `exports`, the plan across bulk streams (see engine.py). Never the tap object.
+        self.engine = engine
         self.summary: Counter[str] = Counter()
 
     # ----- what subclasses define -------------------------------------------------------------
@@ -65,11 +69,29 @@ class BulkExportStream(Stream):
         return request.window.key if request.window else "full"
 
     def window_start(self) -> datetime:
-        """First second to export: one second after the bookmark, else start_date."""
+        """First second to export: one second after the bookmark, else start_date; never
+        before the instance's birth."""
         bookmark = self.stream_state.get("replication_key_value")
         if bookmark and self.stream_state.get("filter", self.filter_name) == self.filter_name:
-            return parse_datetime(bookmark) + ONE_SECOND
-        return parse_datetime(self.config["start_date"])
+            start = parse_datetime(bookmark) + ONE_SECOND
+            birth = self.engine.birth
+            return start if birth is None else max(start, birth)
+        return self.engine.first_record_date
+
+    def prepare_export(self) -> None:
+        """Before any job of the run is created: an input catalog must still fit Marketo's
+        describe (a column whose dataType changed would fail hours later)."""
+        if self._tap.input_catalog is not None:  # a built schema is describe's own
+            overrides = (self.config.get("type_overrides") or {}).get(self.name, ())
+            check_catalog_types(self, overrides)
+
+    def on_job_submitted(self, event: JobSubmitted) -> None:
+        """A job of this stream was created (maybe while another stream syncs): into state."""
+        self.stream_state.setdefault("in_flight", {})[self.state_key(event.request)] = (
+            event.export_id
+        )
+        self.summary["jobs"] += 1
+        self.checkpoint()
 
     filter_name: str = "createdAt"
 
@@ -130,11 +152,8 @@ class BulkExportStream(Stream):
     # ----- the sync ---------------------------------------------------------------------------
 
     def get_records(self, context: dict | None) -> t.Iterable[dict]:
-        tap = self.marketo_tap
-        end = tap.end_date
-        if tap.input_catalog is not None:  # a built schema is describe's own
-            check_catalog_types(self, (tap.config.get("type_overrides") or {}).get(self.name, ()))
-        requests = self.plan_requests(end)
+        engine = self.engine
+        requests = engine.exports.requests(self.name)
         if not requests:
             self.logger.info("%s: nothing to export (bookmark is at end_date)", self.name)
             return
@@ -148,13 +167,11 @@ class BulkExportStream(Stream):
         started = time.monotonic()
         in_flight: dict[str, str] = self.stream_state.setdefault("in_flight", {})
         self.summary.update(windows_planned=len(remaining))
-        events = tap.scheduler.run(requests)
+        events = engine.exports.events(self.name)
         try:
             for event in events:
                 if isinstance(event, JobSubmitted):
-                    in_flight[self.state_key(event.request)] = event.export_id
-                    self.summary["jobs"] += 1
-                    self.checkpoint()
+                    self.on_job_submitted(event)
                 elif isinstance(event, ExportReady):
                     yield from self._emit_file(event, parser, key_fields, seen)
                     in_flight.pop(self.state_key(event.request), None)
@@ -163,19 +180,21 @@ class BulkExportStream(Stream):
                     if last_part:
                         remaining[ckey] -= 1
                         if remaining[ckey] == 0:
-                            self.finish_window(planned.get(ckey))
+                            self.finish_request(event.request, planned.get(ckey))
                     self.checkpoint()
                     self._log_progress(event, started)
+                    if not any(remaining.values()):
+                        return  # every file of this stream is emitted: the next stream's turn
                 elif isinstance(event, QuotaExhausted):
                     self._on_quota_exhausted(event, in_flight)
                     return
         except CoercionError as exc:
             # One line naming the fix (type_overrides); the bookmark stays before this window.
-            tap.close_scheduler()
+            engine.close_scheduler()
             raise column_type_error(self, exc) from None
         except BaseException:
             # Error exit (or the consumer stopped early): cancel our jobs no state refers to.
-            tap.close_scheduler()
+            engine.close_scheduler()
             raise
         finally:
             close = getattr(events, "close", None)
@@ -309,6 +328,11 @@ class BulkExportStream(Stream):
                 return key, window.end == whole.end
         return window.key, True
 
+    def finish_request(self, request: ExportRequest, window: Window | None) -> None:
+        """Every file of a planned request (of all its requests sharing a window) is emitted."""
+        self.engine.exports.window_done(self.name)
+        self.finish_window(window)
+
     def finish_window(self, window: Window | None) -> None:
         """Every file of this window is emitted: move the bookmark to its end."""
         self.summary["windows"] += 1
@@ -327,7 +351,7 @@ class BulkExportStream(Stream):
 
     def checkpoint(self) -> None:
         """Write a STATE message now (the SDK would only write one at the end of the stream)."""
-        self.stream_state["quota"] = self.marketo_tap.quota.to_state()
+        self.stream_state["quota"] = self.engine.quota.to_state()
         self.state_manager.is_flushed = False
         self._write_state_message()
 
@@ -348,13 +372,12 @@ class BulkExportStream(Stream):
     def _log_progress(self, ready: ExportReady, started: float) -> None:
         elapsed = time.monotonic() - started
         self.logger.info(
-            "%s: %s done, %d records so far (%.0f/s), %d of %d windows",
+            "%s: %s done, %d records so far (%.0f/s), %s",
             self.name,
             ready.request.key,
             self.summary["records"],
             self.summary["records"] / elapsed if elapsed > 0 else 0.0,
-            self.summary["windows"],
-            self.summary["windows_planned"],
+            self.engine.exports.progress(self.name),
         )
 
     def _log_summary(self, seconds: float) -> None:
@@ -370,7 +393,7 @@ class BulkExportStream(Stream):
             s["jobs"],
             s["bytes"] / 1e6,
             s["duplicates_dropped"],
-            self.marketo_tap.quota.to_state()["bytes"] / 1e6,
+            self.engine.quota.to_state()["bytes"] / 1e6,
         )
 
     def _increment_stream_state(self, latest_record: dict, *, context: dict | None = None) -> None:

@@ -21,7 +21,9 @@ from tap_marketo_bulk.records.schema import describe_data_types, describe_to_pro
 from tap_marketo_bulk.streams.bulk import BulkExportStream
 
 if t.TYPE_CHECKING:
-    from tap_marketo_bulk.tap import TapMarketoBulk
+    from singer_sdk import Tap
+
+    from tap_marketo_bulk.engine import MarketoEngine
 
 LIST_PATH = "/rest/v1/customobjects.json"
 SETTING = "custom_objects"
@@ -140,11 +142,13 @@ class CustomObjectStream(BulkExportStream):
 
     replication_key = "updatedAt"
 
-    def __init__(self, tap: TapMarketoBulk, schema: dict, custom_object: CustomObject) -> None:
+    def __init__(
+        self, tap: Tap, schema: dict, engine: MarketoEngine, custom_object: CustomObject
+    ) -> None:
         self.name = custom_object.stream_name  # before the SDK names the logger after it
         self.custom_object = custom_object
         self.object_path = f"customobjects/{custom_object.api_name}"
-        super().__init__(tap, schema)
+        super().__init__(tap, schema, engine)
         self.primary_keys = [custom_object.id_field]
 
     @property
@@ -152,7 +156,7 @@ class CustomObjectStream(BulkExportStream):
         return "updatedAt"
 
     def marketo_data_types(self) -> dict[str, str]:
-        described = self.marketo_tap._describe(self.custom_object.describe_path)
+        described = self.engine.describe(self.custom_object.describe_path)
         return describe_data_types((described[0].get("fields") or []) if described else [])
 
     def fields(self) -> list[str]:

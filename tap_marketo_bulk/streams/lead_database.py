@@ -46,7 +46,7 @@ class ActivityTypesStream(RestStream):
     ).to_dict()
 
     def get_records(self, context: dict | None) -> t.Iterable[dict]:
-        yield from self.marketo_tap.activity_types()
+        yield from self.engine.activity_types()
 
 
 class CampaignsStream(LeadDatabaseStream):
@@ -116,7 +116,7 @@ class ListMembersStream(RestStream):
     def rest_members(self, list_id: int, page_limit: int | None) -> list[dict] | None:
         """The list's members over REST, or None once it needs more than `page_limit` pages."""
         pages = read_token_pages(
-            self.marketo_tap.client,
+            self.engine.client,
             f"/rest/v1/lists/{list_id}/leads.json",
             {"fields": ",".join(("id", *MEMBER_LEAD_FIELDS))},
             batch_size=MAX_BATCH_SIZE,
@@ -130,10 +130,10 @@ class ListMembersStream(RestStream):
         return members
 
     def get_records(self, context: dict | None) -> t.Iterable[dict]:
-        tap = self.marketo_tap
+        engine = self.engine
         limit = int(self.config.get("list_members_rest_page_limit", DEFAULT_REST_PAGE_LIMIT))
         large: list[int] = []
-        for page in read_token_pages(tap.client, "/rest/v1/lists.json"):
+        for page in read_token_pages(engine.client, "/rest/v1/lists.json"):
             for static_list in page:
                 list_id = int(static_list["id"])
                 members = self.rest_members(list_id, limit)
@@ -154,18 +154,18 @@ class ListMembersStream(RestStream):
             for list_id, lead in exporter.run(large):
                 yield self.member_row(list_id, lead)
         except BaseException:
-            tap.close_scheduler()
+            engine.close_scheduler()
             raise
         # Export bytes count against the daily quota the bulk streams' state carries.
-        self.stream_state["quota"] = tap.quota.to_state()
+        self.stream_state["quota"] = engine.quota.to_state()
         for list_id in exporter.not_exported:
             yield from self.rest_members(list_id, None) or []
 
     def list_exporter(self) -> StaticListExporter:
-        leads = self.marketo_tap.lead_properties()
+        leads = self.engine.lead_properties()
         properties = {"id": leads.get("id", {"type": ["integer", "null"]})}
         properties.update({name: leads[name] for name in MEMBER_LEAD_FIELDS if name in leads})
-        return StaticListExporter(self.marketo_tap.scheduler, properties, self.name, self.logger)
+        return StaticListExporter(self.engine.scheduler, properties, self.name, self.logger)
 
 
 class DeletedLeadsStream(RestStream):
@@ -194,11 +194,11 @@ class DeletedLeadsStream(RestStream):
     ).to_dict()
 
     def get_records(self, context: dict | None) -> t.Iterable[dict]:
-        client = self.marketo_tap.client
+        client = self.engine.client
         bookmark = self.get_starting_replication_key_value(context)
         # sinceDatetime is inclusive: the deletions at the bookmark's second were emitted last run.
         already = set(self.stream_state.get("ids_at_bookmark") or []) if bookmark else set()
-        since = bookmark or self.config["start_date"]
+        since = bookmark or format_datetime(self.engine.first_record_date)
         token = client.get(
             "/rest/v1/activities/pagingtoken.json",
             params={"sinceDatetime": format_datetime(parse_datetime(since))},

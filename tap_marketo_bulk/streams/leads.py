@@ -11,6 +11,9 @@ from tap_marketo_bulk.export.scheduler import ExportRequest
 from tap_marketo_bulk.export.windows import Window
 from tap_marketo_bulk.streams.bulk import BulkExportStream, raise_no_updated_at
 
+if t.TYPE_CHECKING:
+    from tap_marketo_bulk.engine import MarketoEngine
+
 
 class LeadsStream(BulkExportStream):
     name = "leads"
@@ -45,7 +48,7 @@ class LeadsStream(BulkExportStream):
         return self.selected_columns(always=("id", "updatedAt"))
 
     def marketo_data_types(self) -> dict[str, str]:
-        return self.marketo_tap.lead_data_types()
+        return self.engine.lead_data_types()
 
     def plan_requests(self, end: datetime) -> list[ExportRequest]:
         list_filter = self.list_filter
@@ -68,7 +71,7 @@ class LeadsStream(BulkExportStream):
 
     def _check_smart_lists(self, list_filter: dict) -> None:
         supported = probe_filter(
-            self.marketo_tap,
+            self.engine,
             "leads",
             {"fields": ["id"], "format": "CSV"},
             lambda _window: list_filter,
@@ -87,7 +90,7 @@ class LeadsStream(BulkExportStream):
         if setting == "createdAt":
             return "createdAt"
         supported = probe_filter(
-            self.marketo_tap,
+            self.engine,
             "leads",
             {"fields": ["id"], "format": "CSV"},
             lambda window: {"updatedAt": window.as_filter()},
@@ -110,7 +113,7 @@ class LeadsStream(BulkExportStream):
 
 
 def probe_filter(
-    tap: t.Any,
+    engine: MarketoEngine,
     object_path: str,
     base_body: dict,
     filter_for: t.Callable[[Window], dict],
@@ -122,25 +125,25 @@ def probe_filter(
     reconciles instead of re-sending after an ambiguous answer. None: no telling today (the
     daily export quota is spent, so no job will be created anyway).
     """
-    if tap.quota.exhausted:
+    if engine.quota.exhausted:
         return None
-    now = tap.end_date.replace(microsecond=0)
+    now = engine.end_date.replace(microsecond=0)
     window = Window(now - timedelta(seconds=1), now)
     body = {**base_body, "filter": {**base_body.get("filter", {}), **filter_for(window)}}
     job = ExportJob(
-        tap.client,
+        engine.client,
         object_path,
         body,
         label=f"{object_path} filter check",
         logger=logger,
-        known_export_ids=tap.in_flight_export_ids,
+        known_export_ids=engine.in_flight_export_ids,
     )
     try:
         job.create()
     except UnsupportedFilterError:
         return False
     except QuotaExceededError as exc:
-        tap.quota.mark_exhausted(f"Marketo: {exc.message}")
+        engine.quota.mark_exhausted(f"Marketo: {exc.message}")
         return None
     job.cancel_quietly()
     return True

@@ -1,4 +1,9 @@
-"""The `program_members` stream: the members of every program, 10 programs per job."""
+"""The `program_members` stream: the members of every program, 10 programs per job.
+
+A first sync exports every program in full (no date filter: one job per 10 programs instead of one
+per window and 10 programs); later runs take updatedAt windows from the time those exports
+started, and export in full once each program new to the export.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +11,8 @@ import typing as t
 from datetime import datetime
 
 from tap_marketo_bulk.export.scheduler import ExportRequest
-from tap_marketo_bulk.export.windows import Window
-from tap_marketo_bulk.streams.bulk import BulkExportStream
+from tap_marketo_bulk.export.windows import Window, format_datetime, parse_datetime
+from tap_marketo_bulk.streams.bulk import ONE_SECOND, BulkExportStream
 from tap_marketo_bulk.streams.leads import probe_filter
 
 MAX_PROGRAMS_PER_JOB = 10  # Marketo's limit on the programIds filter
@@ -28,6 +33,7 @@ class ProgramMembersStream(BulkExportStream):
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         super().__init__(*args, **kwargs)
         self._incremental: bool | None = None
+        self._first_sync: list[int] | None = None  # programs of a first sync's full exports
 
     @property
     def filter_name(self) -> str:  # type: ignore[override]
@@ -37,10 +43,10 @@ class ProgramMembersStream(BulkExportStream):
         configured = self.config.get("program_ids")
         if configured:
             return [int(i) for i in configured]
-        return [int(program["id"]) for program in self.marketo_tap.programs()]
+        return [int(program["id"]) for program in self.engine.programs()]
 
     def marketo_data_types(self) -> dict[str, str]:
-        return self.marketo_tap.program_member_data_types()
+        return self.engine.program_member_data_types()
 
     def state_key(self, request: ExportRequest) -> str:
         programs = ",".join(str(i) for i in request.body["filter"]["programIds"])
@@ -51,7 +57,7 @@ class ProgramMembersStream(BulkExportStream):
         """Probe once per run whether the updatedAt filter is available (1035 when it is not)."""
         if self._incremental is None:
             supported = probe_filter(
-                self.marketo_tap,
+                self.engine,
                 self.object_path,
                 {"fields": ["leadId"], "format": "CSV", "filter": {"programId": first_program}},
                 lambda window: {"updatedAt": window.as_filter()},
@@ -67,12 +73,46 @@ class ProgramMembersStream(BulkExportStream):
         return self._incremental
 
     def plan_requests(self, end: datetime) -> list[ExportRequest]:
-        batches = batched(self.program_ids())
-        if not batches:
+        programs = list(dict.fromkeys(self.program_ids()))
+        if not programs:
             self.logger.info("program_members: no programs to export")
             return []
         # With programIds, Marketo puts a programId column first by itself: don't ask twice.
         fields = [name for name in self.selected_columns(always=("leadId",)) if name != "programId"]
+
+        def full_requests(ids: list[int]) -> list[ExportRequest]:
+            return [
+                self.request_for(
+                    {"fields": fields, "format": "CSV", "filter": {"programIds": batch}}, None
+                )
+                for batch in batched(ids)
+            ]
+
+        state = self.stream_state
+        if not state.get("replication_key_value"):
+            # First sync: every program in full, no date filter, one job per 10 programs. The
+            # bookmark becomes the time these exports started; state keeps which programs are
+            # done, so a crash between them resumes with the rest only.
+            full = state.setdefault("full_export", {})
+            full.setdefault("started_at", format_datetime(end))
+            done = set(full.setdefault("programs", []))
+            self._first_sync = [p for p in programs if p not in done]
+            if not self._first_sync:  # all exported, the bookmark not yet set
+                self._set_bookmark(full["started_at"])
+            return full_requests(self._first_sync)
+        if not self.incremental(programs[0]):
+            return full_requests(programs)
+        if "full_export" not in state:
+            # A bookmark from before full exports were recorded: its windows covered these.
+            state["full_export"] = {"programs": sorted(programs)}
+        done = set(state["full_export"].setdefault("programs", []))
+        new = [p for p in programs if p not in done]
+        if new:
+            self.logger.info(
+                "program_members: %d programs new to the export, exported in full once: %s",
+                len(new),
+                ", ".join(map(str, new)),
+            )
 
         def body_for(batch: list[int]) -> t.Callable[[Window], dict]:
             def build(window: Window) -> dict:
@@ -84,17 +124,32 @@ class ProgramMembersStream(BulkExportStream):
 
             return build
 
-        if not self.incremental(batches[0][0]):
-            return [
-                self.request_for(
-                    {"fields": fields, "format": "CSV", "filter": {"programIds": batch}}, None
-                )
-                for batch in batches
-            ]
         # Window by window; within a window every batch, so a window's bookmark moves only once
         # all its batches are emitted.
-        requests: list[ExportRequest] = []
-        builders = [body_for(batch) for batch in batches]
+        requests = full_requests(new)
+        builders = [body_for(batch) for batch in batched([p for p in programs if p in done])]
         for window in self.plan_windows(end):
             requests.extend(self.request_for(build(window), window, build) for build in builders)
         return requests
+
+    def finish_request(self, request: ExportRequest, window: Window | None) -> None:
+        super().finish_request(request, window)
+        if request.window is not None:
+            return
+        state = self.stream_state
+        full = state.setdefault("full_export", {})
+        done = full.setdefault("programs", [])
+        done.extend(p for p in request.body["filter"]["programIds"] if p not in done)
+        done.sort()
+        first_sync = self._first_sync
+        if first_sync is not None and set(first_sync) <= set(done) and full.get("started_at"):
+            # Every program is exported in full: later runs take updatedAt windows from the
+            # time those exports started.
+            self._first_sync = None
+            self._set_bookmark(full["started_at"])
+
+    def _set_bookmark(self, started_at: str) -> None:
+        state = self.stream_state
+        state["replication_key"] = self.replication_key
+        state["replication_key_value"] = format_datetime(parse_datetime(started_at) - ONE_SECOND)
+        state["filter"] = self.filter_name

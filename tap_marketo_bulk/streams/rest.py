@@ -19,16 +19,20 @@ from __future__ import annotations
 import re
 import typing as t
 
+from singer_sdk import Tap
 from singer_sdk.streams import Stream
 
+from tap_marketo_bulk.api.paging import (
+    MAX_ASSET_RETURN,
+    MAX_BATCH_SIZE,
+    read_asset_pages,
+    read_token_pages,
+)
 from tap_marketo_bulk.export.windows import format_datetime, parse_datetime
 
 if t.TYPE_CHECKING:
-    from tap_marketo_bulk.api.client import MarketoClient
-    from tap_marketo_bulk.tap import TapMarketoBulk
+    from tap_marketo_bulk.engine import MarketoEngine
 
-MAX_BATCH_SIZE = 300  # Lead Database batchSize maximum (and default)
-MAX_ASSET_RETURN = 200  # Asset API maxReturn maximum (default 20)
 ASSET_TIMESTAMP = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})Z?([+-]\d{4})?$")
 
 
@@ -43,61 +47,15 @@ def normalize_asset_timestamp(value: str | None) -> str | None:
     return format_datetime(parse_datetime(value))
 
 
-def read_token_pages(
-    client: MarketoClient,
-    path: str,
-    params: dict | None = None,
-    *,
-    batch_size: int = MAX_BATCH_SIZE,
-    first_token: str | None = None,
-) -> t.Iterator[list[dict]]:
-    """Lead Database paging: yields each page's `result` (possibly empty) in order."""
-    token = first_token
-    while True:
-        query = {**(params or {}), "batchSize": batch_size}
-        if token:
-            query["nextPageToken"] = token
-        page = client.get(path, params=query)
-        result = list(page.get("result") or [])
-        yield result
-        following = page.get("nextPageToken")
-        if "moreResult" in page:
-            # Activity-style paging: short and empty pages may come while more remain.
-            if not page["moreResult"] or not following:
-                return
-        elif not following or not result:
-            return
-        token = following
-
-
-def read_asset_pages(
-    client: MarketoClient,
-    path: str,
-    params: dict | None = None,
-    *,
-    page_size: int = MAX_ASSET_RETURN,
-) -> t.Iterator[list[dict]]:
-    """Asset API offset paging: yields each non-empty page; "No assets found" ends it."""
-    offset = 0
-    while True:
-        page = client.get(path, params={**(params or {}), "maxReturn": page_size, "offset": offset})
-        result = list(page.get("result") or [])
-        if result:
-            yield result
-        if len(result) < page_size:
-            return
-        offset += len(result)
-
-
 class RestStream(Stream):
-    """A stream read from paged REST endpoints through the tap's shared MarketoClient."""
+    """A stream read from paged REST endpoints through the run's shared MarketoClient."""
 
     schema_dict: t.ClassVar[dict]
     path: t.ClassVar[str] = ""
 
-    def __init__(self, tap: TapMarketoBulk) -> None:
+    def __init__(self, tap: Tap, engine: MarketoEngine) -> None:
         super().__init__(tap, schema=self.schema_dict)
-        self.marketo_tap = tap
+        self.engine = engine  # client, describes, first_record_date (see engine.py)
 
     def request_params(self, context: dict | None) -> dict:
         """Query parameters beyond paging (filters); none by default."""
@@ -123,7 +81,7 @@ class LeadDatabaseStream(RestStream):
 
     def pages(self, context: dict | None) -> t.Iterator[list[dict]]:
         return read_token_pages(
-            self.marketo_tap.client,
+            self.engine.client,
             self.path,
             self.request_params(context),
             batch_size=self.batch_size,
@@ -138,7 +96,7 @@ class AssetStream(RestStream):
 
     def pages(self, context: dict | None) -> t.Iterator[list[dict]]:
         return read_asset_pages(
-            self.marketo_tap.client,
+            self.engine.client,
             self.path,
             self.request_params(context),
             page_size=self.page_size,
@@ -150,3 +108,15 @@ class AssetStream(RestStream):
             if key in record:
                 record[key] = normalize_asset_timestamp(item.get(key))
         return record
+
+
+__all__ = [
+    "MAX_ASSET_RETURN",
+    "MAX_BATCH_SIZE",
+    "AssetStream",
+    "LeadDatabaseStream",
+    "RestStream",
+    "normalize_asset_timestamp",
+    "read_asset_pages",
+    "read_token_pages",
+]

@@ -59,10 +59,12 @@ class FakeMarketo:
         mocker: rm.Mocker,
         rows_for: Rows,
         *,
+        birth: str = "2020-01-15T08:00:00Z+0000",
         updated_at_supported: bool = True,
         fail_windows: t.Iterable[str] = (),
     ) -> None:
         self.rows_for = rows_for
+        self.birth = birth  # createdAt of the oldest top-level folder
         self.updated_at_supported = updated_at_supported
         self.fail_windows = set(fail_windows)  # startAt values whose create answers an error
         self.creates: list[dict] = []
@@ -108,6 +110,11 @@ class FakeMarketo:
         )
         # An instance without custom objects (tests/unit/test_custom_objects.py adds some).
         m.get(f"{BASE_URL}/rest/v1/customobjects.json", json={"success": True, "result": []})
+        # The instance's birth: its oldest top-level folder (Asset API datetimes).
+        m.get(
+            f"{BASE_URL}/rest/asset/v1/folders.json",
+            json=lambda request, context: self._folders(request),
+        )
         obj = r"(leads|activities|program/members)"
         m.post(re.compile(rf"(?i){BASE_URL}/bulk/v1/{obj}/export/create\.json"), json=self._create)
         m.post(
@@ -131,6 +138,17 @@ class FakeMarketo:
             re.compile(rf"(?i){BASE_URL}/bulk/v1/{obj}/export\.json"),
             json={"success": True, "result": []},
         )
+
+    def _folders(self, request: t.Any) -> dict:
+        if int(request.qs.get("offset", ["0"])[0]):
+            return {"success": True, "warnings": ["No assets found for the given search criteria."]}
+        return {
+            "success": True,
+            "result": [
+                {"id": 11, "name": "Design Studio", "createdAt": "2020-01-15T09:00:00Z+0000"},
+                {"id": 10, "name": "Marketing Activities", "createdAt": self.birth},
+            ],
+        }
 
     def _token(self, request: t.Any, context: t.Any) -> dict:
         return {"access_token": TOKEN, "token_type": "bearer", "expires_in": 3599, "scope": "x"}

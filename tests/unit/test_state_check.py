@@ -57,6 +57,18 @@ def test_a_good_state_passes_unchanged(caplog: pytest.LogCaptureFixture) -> None
             {"bookmarks": {"leads": {**GOOD_BOOKMARK, "filter": ["updatedAt"]}}},
             "state: bookmarks.leads.filter: expected a string, got a list",
         ),
+        (
+            {"bookmarks": {"program_members": {"full_export": ["1001"]}}},
+            "state: bookmarks.program_members.full_export: expected an object, got a list",
+        ),
+        (
+            {"bookmarks": {"program_members": {"full_export": {"programs": ["1001", "x"]}}}},
+            "state: bookmarks.program_members.full_export: programs is not a list of program ids",
+        ),
+        (
+            {"bookmarks": {"program_members": {"full_export": {"started_at": "soon"}}}},
+            "state: bookmarks.program_members.full_export: started_at is not an ISO 8601 datetime",
+        ),
     ],
 )
 def test_a_bookmark_that_decides_what_is_exported_fails_in_one_line(

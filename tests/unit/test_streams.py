@@ -120,40 +120,90 @@ def member_rows(body: dict) -> list[dict]:
     return [{"programId": p, "leadId": p * 100, "statusName": "Member"} for p in programs]
 
 
+def member_exports(fake: FakeMarketo) -> list[dict]:
+    return [b["filter"] for b in fake.creates if "programIds" in b["filter"]]
+
+
 def test_program_members_export_in_full_per_batch_when_updated_at_is_unsupported(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     config = {**CONFIG, "program_ids": list(range(1, 13))}
+    full_batches = [{"programIds": list(range(1, 11))}, {"programIds": [11, 12]}]
     with requests_mock.Mocker() as mocker:
         fake = FakeMarketo(mocker, member_rows, updated_at_supported=False)
+        catalog = catalog_with(config, only=["program_members"])
+        first = run_tap(config, catalog=catalog)
+        assert first.error is None, first.error
+        assert member_exports(fake) == full_batches  # a first sync is in full anyway
+        fake.creates.clear()
         with caplog.at_level(logging.WARNING):
-            run = run_tap(config, catalog=catalog_with(config, only=["program_members"]))
-    assert run.error is None, run.error
-    exports = [b for b in fake.creates if "programIds" in b["filter"]]
-    assert [b["filter"] for b in exports] == [
-        {"programIds": list(range(1, 11))},
-        {"programIds": [11, 12]},
-    ]
-    assert sorted(r["programId"] for r in run.records("program_members")) == list(range(1, 13))
+            second = run_tap(config, state=first.final_state, catalog=catalog)
+    assert second.error is None, second.error
+    # No updatedAt filter on this subscription: in full again, every run.
+    assert member_exports(fake) == full_batches
+    assert sorted(r["programId"] for r in second.records("program_members")) == list(range(1, 13))
     assert "full on each run" in caplog.text
 
 
-def test_program_members_use_updated_at_windows_when_supported() -> None:
+def test_program_members_first_sync_in_full_then_updated_at_windows() -> None:
     config = {**CONFIG, "program_ids": [7]}
     with requests_mock.Mocker() as mocker:
         fake = FakeMarketo(mocker, member_rows)
-        run = run_tap(config, catalog=catalog_with(config, only=["program_members"]))
-    assert run.error is None, run.error
-    windows = [b["filter"]["updatedAt"] for b in fake.creates if "programIds" in b["filter"]]
+        catalog = catalog_with(config, only=["program_members"])
+        first = run_tap(config, catalog=catalog)
+        assert first.error is None, first.error
+        # No bookmark: one job for the program, no date filter, and no filter probe either.
+        assert member_exports(fake) == [{"programIds": [7]}]
+        state = first.final_state["bookmarks"]["program_members"]
+        # Bookmarked at the time the full export started (the run's end_date here).
+        assert state["replication_key_value"] == "2024-03-03T23:59:58Z"
+        assert state["full_export"]["programs"] == [7]
+        fake.creates.clear()
+        second = run_tap(
+            {**config, "end_date": "2024-05-10T00:00:00Z"}, state=first.final_state, catalog=catalog
+        )
+    assert second.error is None, second.error
+    windows = [f["updatedAt"] for f in member_exports(fake)]
+    assert all(f["programIds"] == [7] for f in member_exports(fake))
     assert [w["startAt"] for w in windows] == [
-        "2024-01-01T00:00:00Z",
-        "2024-02-01T00:00:00Z",
-        "2024-03-03T00:00:00Z",
+        "2024-03-03T23:59:59Z",
+        "2024-04-03T23:59:59Z",
+        "2024-05-04T23:59:59Z",
     ]
     # Marketo adds the programId column itself with programIds: the tap doesn't ask for it.
     assert all("programId" not in b["fields"] for b in fake.creates)
-    state = run.final_state["bookmarks"]["program_members"]
-    assert state["replication_key_value"] == CONFIG["end_date"]
+    final = second.final_state["bookmarks"]["program_members"]
+    assert final["replication_key_value"] == "2024-05-10T00:00:00Z"
+
+
+def test_program_members_new_programs_are_exported_in_full_once() -> None:
+    config = {**CONFIG, "program_ids": [7]}
+    with requests_mock.Mocker() as mocker:
+        fake = FakeMarketo(mocker, member_rows)
+        catalog = catalog_with(config, only=["program_members"])
+        first = run_tap(config, catalog=catalog)
+        fake.creates.clear()
+        later = {**config, "program_ids": [7, 8, 9], "end_date": "2024-03-20T00:00:00Z"}
+        second = run_tap(later, state=first.final_state, catalog=catalog)
+        assert second.error is None, second.error
+        assert member_exports(fake) == [
+            {"programIds": [8, 9]},  # new: every member, once
+            {
+                "programIds": [7],
+                "updatedAt": {"startAt": "2024-03-03T23:59:59Z", "endAt": "2024-03-20T00:00:00Z"},
+            },
+        ]
+        assert second.final_state["bookmarks"]["program_members"]["full_export"]["programs"] == [
+            7,
+            8,
+            9,
+        ]
+        fake.creates.clear()
+        third = run_tap(
+            {**later, "end_date": "2024-03-25T00:00:00Z"}, state=second.final_state, catalog=catalog
+        )
+    assert third.error is None, third.error
+    assert [f["programIds"] for f in member_exports(fake)] == [[7, 8, 9]]
 
 
 def test_activities_default_to_every_type_but_delete_lead() -> None:
