@@ -132,7 +132,7 @@ def run(scale: float = 1.0) -> dict[str, t.Any]:
         tap_module._DESCRIBE_CACHE.clear()
         tap = TapMarketoBulk(config=tap_config, catalog=catalog)
         # The compressed call budget (settings cap max_calls_per_20s at Marketo's 100).
-        tap.__dict__["client"] = MarketoClient(
+        tap.engine.__dict__["client"] = MarketoClient(
             sb.base_url,
             sb.client_id,
             sb.client_secret,
