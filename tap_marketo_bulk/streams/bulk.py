@@ -17,7 +17,6 @@ from datetime import datetime, timedelta
 
 from singer_sdk import Tap
 from singer_sdk.helpers.conform import TypeConformanceLevel
-from singer_sdk.streams import Stream
 
 from tap_marketo_bulk.errors import ExportJobError, QuotaExceededError
 from tap_marketo_bulk.export.scheduler import (
@@ -29,11 +28,7 @@ from tap_marketo_bulk.export.scheduler import (
 from tap_marketo_bulk.export.windows import Window, format_datetime, parse_datetime, plan_windows
 from tap_marketo_bulk.records.keyset import KeySet
 from tap_marketo_bulk.records.parser import CoercionError, CsvRecordParser
-from tap_marketo_bulk.streams.output import (
-    RecordWriter,
-    direct_record_writer,
-    without_deselected_properties,
-)
+from tap_marketo_bulk.streams.direct_path import DirectRecordStream
 from tap_marketo_bulk.streams.value_errors import check_catalog_types, column_type_error
 
 if t.TYPE_CHECKING:
@@ -42,7 +37,7 @@ if t.TYPE_CHECKING:
 ONE_SECOND = timedelta(seconds=1)
 
 
-class BulkExportStream(Stream):
+class BulkExportStream(DirectRecordStream):
     """A stream whose records come from bulk export files."""
 
     object_path: t.ClassVar[str]  # "leads" | "activities" | "program/members"
@@ -253,63 +248,6 @@ class BulkExportStream(Stream):
                 "%s: dropped %d duplicate rows in %s", self.name, duplicates, ready.request.key
             )
 
-    # ----- the per-record path ----------------------------------------------------------------
-    # The SDK's per-record path (RecordMessage, stream maps, conformance, utc_now(), a write and
-    # a counter increment per record) costs more than parsing the row. Where none of its
-    # per-record features is in use, records go straight from get_records to RecordWriter, which
-    # writes the same bytes. Stream maps, flattening, partitions, child streams, dry-run limits,
-    # batch mode or a subclass overriding a per-record hook take the SDK's path unchanged (see
-    # output.direct_record_writer).
-
-    _record_writer: RecordWriter | None = None
-
-    def _sync_records(
-        self, context: dict | None = None, *, write_messages: bool = True
-    ) -> t.Generator[dict, t.Any, t.Any]:
-        writer = self._direct_record_writer(context, write_messages=write_messages)
-        if writer is None:
-            yield from super()._sync_records(context, write_messages=write_messages)
-            return
-        # What Stream._sync_records does for a stream without partitions (context None), with
-        # the record loop replaced. Records are not yielded back: sync(), the only caller that
-        # writes messages, discards them.
-        record_counter = self.get_record_counter()
-        timer = self.get_sync_timer()
-        frequency = self.STATE_MSG_FREQUENCY
-        self._record_writer = writer
-        try:
-            with record_counter, timer:
-                record_counter.with_context({})
-                timer.with_context({})
-                state_partition_context = self._get_state_partition_context(None)
-                self._write_starting_replication_value(None)
-                records = without_deselected_properties(self, iter(self.get_records(None)))
-                while True:
-                    # Blocks of STATE_MSG_FREQUENCY rows: the SDK writes a STATE at each multiple.
-                    written = writer.write(records, frequency)
-                    if written:
-                        self.state_manager.is_flushed = False
-                        record_counter.increment(written)
-                    if written < frequency:
-                        break
-                    self._write_state_message()
-                    writer.refresh_time()
-                if state_partition_context is None:
-                    self._finalize_state(self.get_context_state(None))
-        finally:
-            self._record_writer = None
-        self._finalize_state(self.stream_state)
-        self._write_state_message()
-
-    def _direct_record_writer(
-        self, context: dict | None, *, write_messages: bool
-    ) -> RecordWriter | None:
-        """A RecordWriter when records may bypass the SDK's per-record path, else None."""
-        # A subclass bookmarking per record again needs the SDK's per-record state increments.
-        if type(self)._increment_stream_state is not BulkExportStream._increment_stream_state:
-            return None
-        return direct_record_writer(self, context, write_messages=write_messages)
-
     def _checkpoint_key(self, request: ExportRequest) -> str:
         return request.window.key if request.window else self.state_key(request)
 
@@ -395,11 +333,6 @@ class BulkExportStream(Stream):
             s["duplicates_dropped"],
             self.engine.quota.to_state()["bytes"] / 1e6,
         )
-
-    def _increment_stream_state(self, latest_record: dict, *, context: dict | None = None) -> None:
-        # Bookmarks are finished windows (see finish_window), never a record's value: records
-        # within a window are unordered and a window is only done once its whole file is emitted.
-        return
 
 
 def raise_no_updated_at(stream: str, setting: str) -> t.NoReturn:
