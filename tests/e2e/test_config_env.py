@@ -44,8 +44,9 @@ def run_with_env(env: dict[str, str], tmp_path: Path) -> tuple[int, list[dict], 
     out = tmp_path / "out.jsonl"
     with out.open("wb") as stdout:
         done = subprocess.run(
-            [sys.executable, "-m", "tap_marketo_bulk", "--config=ENV"],
-            env={**clean, **env},
+            # The tap's CLI, its call window compressed like the sandbox's clock (compressed_cli).
+            [sys.executable, "-m", "tests.e2e.compressed_cli", "--config=ENV"],
+            env={**clean, **env, "PYTHONPATH": str(REPO_ROOT)},
             stdout=stdout,
             stderr=subprocess.PIPE,
             timeout=300,
