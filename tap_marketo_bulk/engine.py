@@ -181,11 +181,15 @@ class MarketoEngine:
         return self.describe("/rest/asset/v1/programs.json")
 
     def lead_fields(self) -> list[dict]:
-        described = self.describe("/rest/v1/leads/describe2.json")
-        return list(described[0]["fields"]) if described else []
+        return self.described_fields("/rest/v1/leads/describe2.json")
 
     def program_member_fields(self) -> list[dict]:
-        described = self.describe("/rest/v1/programs/members/describe.json")
+        return self.described_fields("/rest/v1/programs/members/describe.json")
+
+    def described_fields(self, path: str) -> list[dict]:
+        """The `fields` of a describe answer (`result[0]`): leads, program members, custom
+        objects."""
+        described = self.describe(path)
         return list(described[0]["fields"]) if described else []
 
     def lead_properties(self) -> dict[str, dict]:

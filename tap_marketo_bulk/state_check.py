@@ -29,6 +29,17 @@ def _kind(value: t.Any) -> str:
     )
 
 
+def _is_datetime(value: t.Any) -> bool:
+    """An ISO 8601 date or datetime string, as bookmarks are written."""
+    if not isinstance(value, str):
+        return False
+    try:
+        parse_datetime(value)
+    except ValueError:
+        return False
+    return True
+
+
 def check_state(state: t.Any, logger: logging.Logger | None = None) -> dict[str, t.Any]:
     """`state` with droppable bad entries dropped; StateError (one line) for the rest."""
     log = logger or _LOGGER
@@ -63,16 +74,11 @@ def _checked_bookmark(stream: str, bookmark: t.Any, log: logging.Logger) -> dict
         )
     checked = dict(bookmark)
     value = checked.get("replication_key_value")
-    if value is not None:
-        try:
-            if not isinstance(value, str):
-                raise ValueError
-            parse_datetime(value)
-        except ValueError:
-            raise StateError(
-                f"{where}.replication_key_value: not an ISO 8601 datetime: {value!r}; "
-                + _REMOVE_HINT.format(stream=stream)
-            ) from None
+    if value is not None and not _is_datetime(value):
+        raise StateError(
+            f"{where}.replication_key_value: not an ISO 8601 datetime: {value!r}; "
+            + _REMOVE_HINT.format(stream=stream)
+        )
     for key in ("replication_key", "filter"):
         if checked.get(key) is not None and not isinstance(checked[key], str):
             raise StateError(
@@ -113,13 +119,8 @@ def _check_full_export(where: str, stream: str, full: t.Any) -> None:
     else:
         started = full.get("started_at")
         programs = full.get("programs", [])
-        if started is not None:
-            try:
-                if not isinstance(started, str):
-                    raise ValueError
-                parse_datetime(started)
-            except ValueError:
-                problem = f"started_at is not an ISO 8601 datetime: {started!r}"
+        if started is not None and not _is_datetime(started):
+            problem = f"started_at is not an ISO 8601 datetime: {started!r}"
         if not isinstance(programs, list) or not all(
             isinstance(p, int) and not isinstance(p, bool) for p in programs
         ):

@@ -40,11 +40,7 @@ from tap_marketo_bulk.streams.assets import (
     SegmentsStream,
 )
 from tap_marketo_bulk.streams.bulk import BulkExportStream
-from tap_marketo_bulk.streams.custom_objects import (
-    CustomObjectStream,
-    custom_object_properties,
-    discover_custom_objects,
-)
+from tap_marketo_bulk.streams.custom_objects import CustomObjectStream, discover_custom_objects
 from tap_marketo_bulk.streams.lead_database import (
     CampaignsStream,
     ListMembersStream,
@@ -60,6 +56,9 @@ from tap_marketo_bulk.streams.reference import (
 )
 
 _DESCRIBE_CACHE = DESCRIBE_CACHE  # tests clear it between runs
+# Errors whose message is the whole story (it names the setting, stream or key to fix): the CLI
+# prints the one line, no traceback.
+ONE_LINE_ERRORS = (ConfigError, MarketoError, StateError, ColumnTypeError)
 
 
 class MarketoBulkCommand(SingerCommand):
@@ -72,7 +71,7 @@ class MarketoBulkCommand(SingerCommand):
             return click.Command.invoke(self, ctx)
         except ConfigValidationError as exc:
             self.logger.error("Invalid config: %s", "; ".join(exc.errors))
-        except (ConfigError, MarketoError, StateError, ColumnTypeError) as exc:
+        except ONE_LINE_ERRORS as exc:
             self.logger.error("%s", exc)
         ctx.exit(1)
 
@@ -81,7 +80,7 @@ class MarketoBulkCommand(SingerCommand):
         # before invoke(): a discovery error (e.g. custom_objects) must end in one line too.
         try:
             return super().make_context(*args, **kwargs)
-        except (ConfigError, MarketoError) as exc:
+        except ONE_LINE_ERRORS as exc:
             self.logger.error("%s", exc)
             raise click.exceptions.Exit(1) from None
 
@@ -195,9 +194,6 @@ class TapMarketoBulk(Tap):
     def scheduler(self) -> ExportScheduler:
         return self.engine.scheduler
 
-    def in_flight_export_ids(self) -> set[str]:
-        return self.engine.in_flight_export_ids()
-
     def _handle_termination(self, signum: int, frame: t.Any) -> None:  # pragma: no cover
         # SIGTERM/SIGINT: cancel jobs no state refers to, then let the SDK write the final state.
         self.close_scheduler()
@@ -238,9 +234,8 @@ class TapMarketoBulk(Tap):
         )
 
         def build(path: str) -> dict:
-            described = engine.describe(path)
-            fields = (described[0].get("fields") or []) if described else []
-            return {"type": "object", "properties": custom_object_properties(fields, self.logger)}
+            properties = describe_to_properties(engine.described_fields(path), self.logger)
+            return {"type": "object", "properties": properties}
 
         return [
             CustomObjectStream(
@@ -251,12 +246,6 @@ class TapMarketoBulk(Tap):
             )
             for o in objects
         ]
-
-    def lead_data_types(self) -> dict[str, str]:
-        return self.engine.lead_data_types()
-
-    def program_member_data_types(self) -> dict[str, str]:
-        return self.engine.program_member_data_types()
 
     # ----- streams -------------------------------------------------------------------------------
 

@@ -17,7 +17,7 @@ from datetime import datetime
 from tap_marketo_bulk.errors import ConfigError, MarketoError
 from tap_marketo_bulk.export.scheduler import ExportRequest
 from tap_marketo_bulk.export.windows import Window
-from tap_marketo_bulk.records.schema import describe_data_types, describe_to_properties
+from tap_marketo_bulk.records.schema import describe_data_types
 from tap_marketo_bulk.streams.bulk import BulkExportStream
 
 if t.TYPE_CHECKING:
@@ -132,11 +132,6 @@ def discover_custom_objects(
     return objects
 
 
-def custom_object_properties(fields: list[dict], logger: logging.Logger) -> dict[str, dict]:
-    """Property schemas from a custom object's describe, through the leads' type map."""
-    return describe_to_properties(fields, logger)
-
-
 class CustomObjectStream(BulkExportStream):
     """One lead-linked custom object, exported by `updatedAt` windows."""
 
@@ -156,8 +151,7 @@ class CustomObjectStream(BulkExportStream):
         return "updatedAt"
 
     def marketo_data_types(self) -> dict[str, str]:
-        described = self.engine.describe(self.custom_object.describe_path)
-        return describe_data_types((described[0].get("fields") or []) if described else [])
+        return describe_data_types(self.engine.described_fields(self.custom_object.describe_path))
 
     def fields(self) -> list[str]:
         return self.selected_columns(always=(self.custom_object.id_field, "updatedAt"))

@@ -7,9 +7,9 @@ import logging
 import pytest
 
 from tap_marketo_bulk.errors import ConfigError, MarketoError
+from tap_marketo_bulk.records.schema import describe_to_properties
 from tap_marketo_bulk.streams.custom_objects import (
     LIST_PATH,
-    custom_object_properties,
     discover_custom_objects,
 )
 
@@ -120,7 +120,7 @@ def test_properties_use_the_lead_type_map_and_references_stay_strings() -> None:
         {"name": "crmId", "dataType": "reference"},
         {"name": "calc", "dataType": "formula"},
     ]
-    properties = custom_object_properties(fields, LOG)
+    properties = describe_to_properties(fields, LOG)
     assert properties == {
         "marketoGUID": {"type": ["string", "null"]},
         "updatedAt": {"type": ["string", "null"], "format": "date-time"},
