@@ -166,6 +166,15 @@ CONFIG_SCHEMA = th.PropertiesList(
         description="list_members: a static list needing more REST calls (300 members each) "
         "than this is exported by one bulk leads job instead.",
     ),
+    th.Property(
+        "emit_activate_version_messages",
+        th.BooleanType,
+        default=True,
+        description="Full-table streams (lists, list_members, campaigns, emails, segmentations, "
+        "segments, programs, program_tokens, activity_types) end each run with ACTIVATE_VERSION, "
+        "so a loader with activate_version marks rows Marketo no longer has (_sdc_deleted_at). "
+        "false: never emitted (deleted rows then stay current in the warehouse).",
+    ),
 ).to_dict()
 
 _RANGES: dict[str, tuple[float, float]] = {

@@ -15,7 +15,6 @@ import typing as t
 
 from singer_sdk import typing as th
 
-from tap_marketo_bulk.export.windows import format_datetime, parse_datetime
 from tap_marketo_bulk.streams.rest import AssetStream, normalize_asset_timestamp, read_asset_pages
 
 _FOLDER = th.ObjectType(additional_properties=True)
@@ -50,16 +49,21 @@ class ProgramsStream(AssetStream):
 
 
 class EmailsStream(AssetStream):
-    """Email assets. Incremental on updatedAt: the browse endpoint filters on
-    `earliestUpdatedAt` (inclusive, whole seconds), so a run re-reads only emails changed since
-    the bookmark; emails changed in the bookmark's second come again (same key, upserted).
-    The first run reads every email, whatever start_date says: emails are reference data."""
+    """Email assets. Full table, so a deleted email reaches the loader: Marketo keeps no record
+    of deleted emails (no deleted-asset endpoint, no activity), and the `earliestUpdatedAt`
+    filter only ever shows emails that still exist. Emails are few (a few thousand at most: one
+    call per 200), so each run reads them all and ends with ACTIVATE_VERSION.
+
+    Marketo's `version` (the editor version, 1 or 2; Adobe's emails.md) is emitted as
+    `emailVersion`: target-postgres 0.8.1 fails ACTIVATE_VERSION on any table with a column
+    named `version` (its soft-delete UPDATE binds a parameter of that name, which SQLAlchemy
+    refuses when a column has it), so the column gets a name no loader reserves."""
 
     name = "emails"
     path = "/rest/asset/v1/emails.json"
     primary_keys: t.ClassVar[list[str]] = ["id"]
-    replication_key = "updatedAt"
-    is_sorted = False  # the endpoint orders by id
+    # Marketo's name -> the column it is emitted as (see the class docstring).
+    renamed_fields: t.ClassVar[dict[str, str]] = {"version": "emailVersion"}
     schema_dict = th.PropertiesList(
         th.Property("id", th.IntegerType, required=True),
         th.Property("name", th.StringType),
@@ -80,17 +84,15 @@ class EmailsStream(AssetStream):
         th.Property("template", th.IntegerType),
         th.Property("workspace", th.StringType),
         th.Property("isOpenTrackingDisabled", th.BooleanType),
-        th.Property("version", th.IntegerType),
+        th.Property("emailVersion", th.IntegerType),
         th.Property("autoCopyToText", th.BooleanType),
         th.Property("preHeader", th.StringType),
         th.Property("ccFields", th.ArrayType(th.ObjectType(additional_properties=True))),
     ).to_dict()
 
-    def request_params(self, context: dict | None) -> dict:
-        bookmark = self.stream_state.get("replication_key_value")
-        if not bookmark:
-            return {}
-        return {"earliestUpdatedAt": format_datetime(parse_datetime(bookmark))}
+    def to_record(self, item: dict, context: dict | None) -> dict:
+        renamed = {self.renamed_fields.get(key, key): value for key, value in item.items()}
+        return super().to_record(renamed, context)
 
 
 class SegmentationsStream(AssetStream):

@@ -20,7 +20,6 @@ import re
 import typing as t
 
 from singer_sdk import Tap
-from singer_sdk.streams import Stream
 
 from tap_marketo_bulk.api.paging import (
     MAX_ASSET_RETURN,
@@ -29,6 +28,7 @@ from tap_marketo_bulk.api.paging import (
     read_token_pages,
 )
 from tap_marketo_bulk.export.windows import format_datetime, parse_datetime
+from tap_marketo_bulk.streams.table_version import TableVersionedStream
 
 if t.TYPE_CHECKING:
     from tap_marketo_bulk.engine import MarketoEngine
@@ -47,8 +47,11 @@ def normalize_asset_timestamp(value: str | None) -> str | None:
     return format_datetime(parse_datetime(value))
 
 
-class RestStream(Stream):
-    """A stream read from paged REST endpoints through the run's shared MarketoClient."""
+class RestStream(TableVersionedStream):
+    """A stream read from paged REST endpoints through the run's shared MarketoClient.
+
+    Full table unless it declares a replication_key: then every run ends with ACTIVATE_VERSION
+    (table_version.py), so rows Marketo no longer has are marked deleted by the loader."""
 
     schema_dict: t.ClassVar[dict]
     path: t.ClassVar[str] = ""
