@@ -44,6 +44,11 @@ class UnsupportedFilterError(MarketoError):
     """1035 "Unsupported filter type for target subscription"."""
 
 
+class ResourceGoneError(MarketoError):
+    """The item a per-item call names no longer exists (610, 702, 710, 1013): a program, list or
+    segmentation deleted since the list call that named it. Callers skip that item."""
+
+
 class ExportFileGoneError(MarketoError):
     """file.json answered 404 for a job reported Completed (expired): export the window again."""
 

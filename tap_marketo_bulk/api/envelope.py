@@ -15,6 +15,7 @@ from tap_marketo_bulk.errors import (
     MarketoError,
     QueueFullError,
     QuotaExceededError,
+    ResourceGoneError,
     UnsupportedFilterError,
 )
 
@@ -28,6 +29,11 @@ ERROR_HINTS: dict[str, str] = {
     "1003": "Marketo rejected the request as invalid",
     "1006": "a requested field does not exist in this instance (re-run discovery or deselect it)",
 }
+# What Marketo answers when the thing a call names is not there (Adobe, error-codes.md): 610
+# "Requested resource not found", 702 "No data found for a given search scenario", 710 "Parent
+# Folder Not Found", 1013 "Object not found" (get list/campaign by id). A per-item call that gets
+# one after the list call named the item means the item was deleted in between.
+NOT_FOUND_CODES = frozenset({"610", "702", "710", "1013"})
 
 
 def envelope_error(envelope: dict, path: str, redact: Callable[[str], str]) -> MarketoError:
@@ -42,6 +48,8 @@ def envelope_error(envelope: dict, path: str, redact: Callable[[str], str]) -> M
         return QueueFullError(code, message, path)
     if code == "1035":
         return UnsupportedFilterError(code, message, path)
+    if code in NOT_FOUND_CODES:
+        return ResourceGoneError(code, message, path)
     if code in ERROR_HINTS:
         message = f"{ERROR_HINTS[code]}: {message}"
     return MarketoError(code, message, path)

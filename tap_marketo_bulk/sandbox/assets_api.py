@@ -122,8 +122,13 @@ class AssetEndpoints:
         folder_type = request.query.get("folderType")
         if folder_type not in ("Program", "Folder"):
             raise ApiError("1003", "folderType must be 'Program' or 'Folder'")
-        if folder_type == "Folder" or self._data.program(folder_id) is None:
+        if folder_type == "Folder":
             return success(None, warnings=[NO_ASSETS])
+        if self._data.program(folder_id) is None:
+            # a program id that names no program (deleted since a list named it): error-codes.md,
+            # 702 "No data found for a given search scenario", "No records matched the given
+            # search parameters"; issue 17 saw such an answer fail program_tokens
+            raise ApiError("702", "No data found for given search scenario")
         tokens = [dict(t) for t in self._data.program_tokens.get(folder_id, [])]
         return success(
             [{"folder": {"type": "Program", "value": folder_id}, "tokens": tokens}], warnings=[]

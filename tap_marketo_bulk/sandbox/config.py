@@ -91,6 +91,10 @@ class Faults:
     expired_file: int = 0  # next N file.json of Completed jobs answer 404 (file expired)
     quota_bytes: int | None = None  # overrides SandboxConfig.daily_quota_bytes
     tokens_expired_before: float = 0.0  # monotonic time; tokens issued earlier are expired
+    # mid-run disappearance (disappear.py): this program / static list is deleted right after
+    # the next programs.json / lists.json answer, which still lists it
+    delete_program_after_listing: int | None = None
+    delete_list_after_listing: int | None = None
     # (path suffix, calls, fault): fault mid-pagination, see assets_api.arm_after_call
     arm_after: list[tuple[str, int, str]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)

@@ -74,6 +74,10 @@ class RestEndpoints:
     def __init__(self, data: Dataset) -> None:
         self._data = data
 
+    @property
+    def dataset(self) -> Dataset:
+        return self._data
+
     def routes(self) -> dict[str, Any]:
         from .assets_api import AssetEndpoints  # builds on this module's helpers
 

@@ -19,6 +19,7 @@ from .assets_api import arm_after_call, match_route
 from .auth import ConcurrencyGate, RateLimiter, TokenStore, rate_limit_error
 from .bulk_api import BulkEndpoints, bad_gateway
 from .config import Faults, SandboxConfig
+from .disappear import delete_after_listing
 from .envelope import MESSAGES, ApiError, FileSlice, Reply, Request, failure, success
 from .rest_api import RestEndpoints, identity
 from .stats import StatsRecorder
@@ -37,6 +38,7 @@ class ApiPipeline:
         self._limiter = RateLimiter(config.max_calls_per_20s)
         self._gate = ConcurrencyGate(config.max_concurrent_calls)
         self._rest_routes = rest.routes()
+        self._data = rest.dataset  # for the deletions Faults arms (disappear.py)
         self._bulk = bulk
 
     def handle(self, request: Request) -> Reply:
@@ -65,6 +67,7 @@ class ApiPipeline:
                 self._limiter.admit()
                 reply = self._route(request)
                 arm_after_call(self._faults, request.path)
+                delete_after_listing(self._faults, self._data, request.path)
                 return reply
             finally:
                 self._gate.leave()

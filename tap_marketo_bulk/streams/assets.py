@@ -15,6 +15,7 @@ import typing as t
 
 from singer_sdk import typing as th
 
+from tap_marketo_bulk.errors import ResourceGoneError
 from tap_marketo_bulk.streams.rest import AssetStream, normalize_asset_timestamp, read_asset_pages
 
 _FOLDER = th.ObjectType(additional_properties=True)
@@ -136,7 +137,10 @@ class SegmentsStream(AssetStream):
         for segmentations in read_asset_pages(client, SegmentationsStream.path):
             for segmentation in segmentations:
                 path = self.path.format(segmentation_id=int(segmentation["id"]))
-                yield from read_asset_pages(client, path, page_size=self.page_size)
+                try:
+                    yield from read_asset_pages(client, path, page_size=self.page_size)
+                except ResourceGoneError as exc:
+                    self.skip_vanished("segmentation", segmentation, exc)
 
 
 class ProgramTokensStream(AssetStream):
@@ -159,9 +163,13 @@ class ProgramTokensStream(AssetStream):
         client = self.engine.client
         for program in self.engine.programs():
             program_id = int(program["id"])
-            page = client.get(
-                self.path.format(program_id=program_id), params={"folderType": "Program"}
-            )
+            try:
+                page = client.get(
+                    self.path.format(program_id=program_id), params={"folderType": "Program"}
+                )
+            except ResourceGoneError as exc:
+                self.skip_vanished("program", program, exc)
+                continue
             rows = []
             for holder in page.get("result") or []:
                 for token in holder.get("tokens") or []:

@@ -12,6 +12,7 @@ import typing as t
 
 from singer_sdk import typing as th
 
+from tap_marketo_bulk.errors import ResourceGoneError
 from tap_marketo_bulk.export.windows import format_datetime, parse_datetime
 from tap_marketo_bulk.streams.list_export import StaticListExporter
 from tap_marketo_bulk.streams.rest import (
@@ -113,8 +114,10 @@ class ListMembersStream(RestStream):
         row.update({name: lead.get(name) for name in MEMBER_LEAD_FIELDS})
         return row
 
-    def rest_members(self, list_id: int, page_limit: int | None) -> list[dict] | None:
-        """The list's members over REST, or None once it needs more than `page_limit` pages."""
+    def rest_members(self, static_list: dict, page_limit: int | None) -> list[dict] | None:
+        """The list's members over REST, or None once it needs more than `page_limit` pages;
+        none (and a WARNING) when the list was deleted after lists.json named it."""
+        list_id = int(static_list["id"])
         pages = read_token_pages(
             self.engine.client,
             f"/rest/v1/lists/{list_id}/leads.json",
@@ -122,21 +125,27 @@ class ListMembersStream(RestStream):
             batch_size=MAX_BATCH_SIZE,
         )
         members: list[dict] = []
-        for count, page in enumerate(pages, start=1):
-            if page_limit is not None and count > page_limit:
-                pages.close()
-                return None
-            members.extend(self.member_row(list_id, lead) for lead in page)
+        try:
+            for count, page in enumerate(pages, start=1):
+                if page_limit is not None and count > page_limit:
+                    pages.close()
+                    return None
+                members.extend(self.member_row(list_id, lead) for lead in page)
+        except ResourceGoneError as exc:
+            self.skip_vanished("list", static_list, exc)
+            return []
         return members
 
     def get_records(self, context: dict | None) -> t.Iterable[dict]:
         engine = self.engine
         limit = int(self.config.get("list_members_rest_page_limit", DEFAULT_REST_PAGE_LIMIT))
         large: list[int] = []
+        lists: dict[int, dict] = {}
         for page in read_token_pages(engine.client, "/rest/v1/lists.json"):
             for static_list in page:
                 list_id = int(static_list["id"])
-                members = self.rest_members(list_id, limit)
+                lists[list_id] = static_list
+                members = self.rest_members(static_list, limit)
                 if members is None:
                     large.append(list_id)
                 else:
@@ -159,7 +168,7 @@ class ListMembersStream(RestStream):
         # Export bytes count against the daily quota the bulk streams' state carries.
         self.stream_state["quota"] = engine.quota.to_state()
         for list_id in exporter.not_exported:
-            yield from self.rest_members(list_id, None) or []
+            yield from self.rest_members(lists[list_id], None) or []
 
     def list_exporter(self) -> StaticListExporter:
         leads = self.engine.lead_properties()

@@ -27,6 +27,7 @@ from tap_marketo_bulk.api.paging import (
     read_asset_pages,
     read_token_pages,
 )
+from tap_marketo_bulk.errors import ResourceGoneError
 from tap_marketo_bulk.export.windows import format_datetime, parse_datetime
 from tap_marketo_bulk.streams.table_version import TableVersionedStream
 
@@ -75,6 +76,21 @@ class RestStream(TableVersionedStream):
         for page in self.pages(context):
             for item in page:
                 yield self.to_record(item, context)
+
+    def skip_vanished(self, kind: str, item: dict, error: ResourceGoneError) -> None:
+        """A per-item call found its item deleted since the list call named it (a program
+        between programs.json and its tokens, ...): one WARNING naming it, and the run goes on.
+        Its rows of earlier runs then lose to ACTIVATE_VERSION like those of any deleted item."""
+        self.logger.warning(
+            "%s: %s %s (%r) was deleted after the %s list was read: skipped (Marketo %s: %s)",
+            self.name,
+            kind,
+            item.get("id"),
+            item.get("name"),
+            kind,
+            error.code,
+            error.message,
+        )
 
 
 class LeadDatabaseStream(RestStream):
