@@ -170,10 +170,8 @@ CONFIG_SCHEMA = th.PropertiesList(
         "emit_activate_version_messages",
         th.BooleanType,
         default=True,
-        description="Full-table streams (lists, list_members, campaigns, emails, segmentations, "
-        "segments, programs, program_tokens, activity_types) end each run with ACTIVATE_VERSION, "
-        "so a loader with activate_version marks rows Marketo no longer has (_sdc_deleted_at). "
-        "false: never emitted (deleted rows then stay current in the warehouse).",
+        description="Full-table streams end each run with ACTIVATE_VERSION, so a loader with "
+        "activate_version marks rows Marketo no longer has (_sdc_deleted_at).",
     ),
 ).to_dict()
 

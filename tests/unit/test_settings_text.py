@@ -172,6 +172,7 @@ def test_config_env_gives_typed_values_to_the_tap(monkeypatch: pytest.MonkeyPatc
         "TAP_MARKETO_BULK_FLATTENING_MAX_DEPTH": "1",
         "TAP_MARKETO_BULK_STREAM_MAPS": '{"programs": {"source": "\'env\'"}}',
         "TAP_MARKETO_BULK_LEADS_FILTER": "createdAt",
+        "TAP_MARKETO_BULK_EMIT_ACTIVATE_VERSION_MESSAGES": "false",
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)
@@ -188,6 +189,7 @@ def test_config_env_gives_typed_values_to_the_tap(monkeypatch: pytest.MonkeyPatc
         "flattening_max_depth": 1,
         "stream_maps": {"programs": {"source": "'env'"}},
         "leads_filter": "createdAt",
+        "emit_activate_version_messages": False,
         "start_date": "2024-01-01",
     }
     assert {name: config[name] for name in expected} == expected
