@@ -11,6 +11,7 @@ from urllib.parse import urlparse
 from singer_sdk import typing as th
 
 from tap_marketo_bulk.export.windows import parse_datetime
+from tap_marketo_bulk.streams.table_version import EMIT_ACTIVATE_VERSION_DEFAULT
 
 # The JSON types type_overrides accepts (records/schema.py OVERRIDE_SCHEMAS holds their schemas).
 TYPE_OVERRIDE_NAMES = ("string", "integer", "number", "boolean", "date", "date-time")
@@ -169,7 +170,7 @@ CONFIG_SCHEMA = th.PropertiesList(
     th.Property(
         "emit_activate_version_messages",
         th.BooleanType,
-        default=True,
+        default=EMIT_ACTIVATE_VERSION_DEFAULT,
         description="Full-table streams end each run with ACTIVATE_VERSION, so a loader with "
         "activate_version marks rows Marketo no longer has (_sdc_deleted_at).",
     ),

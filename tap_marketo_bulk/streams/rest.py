@@ -82,12 +82,11 @@ class RestStream(TableVersionedStream):
         between programs.json and its tokens, ...): one WARNING naming it, and the run goes on.
         Its rows of earlier runs then lose to ACTIVATE_VERSION like those of any deleted item."""
         self.logger.warning(
-            "%s: %s %s (%r) was deleted after the %s list was read: skipped (Marketo %s: %s)",
+            "%s: %s %s (%r) was deleted after it was listed: skipped (Marketo %s: %s)",
             self.name,
             kind,
             item.get("id"),
             item.get("name"),
-            kind,
             error.code,
             error.message,
         )
