@@ -6,6 +6,7 @@ import copy
 from collections.abc import Callable
 from typing import Any
 
+from .asset_catalog_truth import AssetCatalogTruth, catalog_counts
 from .assets_truth import AssetTruth, reference_counts
 from .catalog import ACTIVITY_TYPES, MEMBER_FIELDS
 from .dataset import Dataset
@@ -13,7 +14,7 @@ from .timeutil import iso, parse_utc
 from .values import documented_value, format_cell
 
 
-class GroundTruth(AssetTruth):
+class GroundTruth(AssetTruth, AssetCatalogTruth):
     """Typed records per stream, rebuilt after every `Sandbox.mutate()`.
 
     Lists are cached per data version: treat them as read-only. Every value is what Marketo's
@@ -99,7 +100,7 @@ class GroundTruth(AssetTruth):
     def programs(self) -> list[dict[str, Any]]:
         """Programs as /rest/asset/v1/programs.json returns them ({id, name, description,
         createdAt, updatedAt, url, type, channel, folder: {type, value, folderName}, status,
-        workspace}) except createdAt/updatedAt normalized to "YYYY-MM-DDTHH:MM:SSZ"."""
+        workspace, sfdcId, sfdcName, headStart}) except createdAt/updatedAt normalized to "YYYY-MM-DDTHH:MM:SSZ"."""
 
         def build() -> list[dict[str, Any]]:
             rows = copy.deepcopy(self._data.programs)
@@ -187,4 +188,5 @@ class GroundTruth(AssetTruth):
                 "deleted_leads": len(data.deleted_leads),
                 "static_lists": len(data.static_lists),
                 **reference_counts(data),
+                **catalog_counts(data),
             }
