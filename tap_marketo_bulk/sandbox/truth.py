@@ -100,7 +100,8 @@ class GroundTruth(AssetTruth, AssetCatalogTruth):
     def programs(self) -> list[dict[str, Any]]:
         """Programs as /rest/asset/v1/programs.json returns them ({id, name, description,
         createdAt, updatedAt, url, type, channel, folder: {type, value, folderName}, status,
-        workspace, sfdcId, sfdcName, headStart}) except createdAt/updatedAt normalized to "YYYY-MM-DDTHH:MM:SSZ"."""
+        workspace, sfdcId, sfdcName, headStart}) except createdAt/updatedAt normalized to
+        "YYYY-MM-DDTHH:MM:SSZ"."""
 
         def build() -> list[dict[str, Any]]:
             rows = copy.deepcopy(self._data.programs)
