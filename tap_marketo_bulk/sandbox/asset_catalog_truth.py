@@ -124,6 +124,7 @@ def catalog_counts(data: Any) -> dict[str, int]:
     counts["form_fields"] = sum(
         len(f) for i, f in data.form_fields.items() if i not in data.missing_forms)
     counts["tag_types"] = len(data.tag_types)
+    counts["folders"] = len(data.folders)  # a tap asks every depth (folders.json maxDepth)
     details = [d for i, d in data.program_details.items() if i not in data.missing_programs]
     counts["program_tags"] = sum(len(d["tags"] or []) for d in details)
     counts["program_costs"] = sum(len(d["costs"] or []) for d in details)
