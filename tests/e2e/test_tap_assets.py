@@ -54,7 +54,7 @@ def sb() -> t.Iterator[Sandbox]:
         yield sandbox
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture
 def small_pages(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(AssetStream, "page_size", PAGE)
 
@@ -101,6 +101,7 @@ def assert_equals_truth(sb: Sandbox, records: list[dict], stream: str,
         assert all(record[c] is None for c in set(record) - set(row)), (stream, k)
 
 
+@pytest.mark.usefixtures("small_pages")
 def test_every_new_stream_equals_the_truth_across_several_pages(sb: Sandbox) -> None:
     for stream in ("landing_pages", "email_templates", "snippets", "files", "smart_lists",
                    "smart_campaigns", "forms", "folders", "channels"):
@@ -124,6 +125,7 @@ def test_every_new_stream_equals_the_truth_across_several_pages(sb: Sandbox) -> 
     assert [s["name"] for s in webinar["progressionStatuses"]][:2] == ["Invited", "Registered"]
 
 
+@pytest.mark.usefixtures("small_pages")
 def test_606_and_602_mid_paging_lose_and_repeat_nothing(sb: Sandbox, waits: list[float]) -> None:
     sb.faults.arm_after.extend([
         ("/smartCampaigns.json", 2, "rate_limit_burst"),  # 606 on the 3rd page
@@ -146,6 +148,7 @@ def test_606_and_602_mid_paging_lose_and_repeat_nothing(sb: Sandbox, waits: list
     assert sb.faults.arm_after == []  # every fault fired
 
 
+@pytest.mark.usefixtures("small_pages")
 def test_smart_lists_and_campaigns_reread_only_what_changed_since_the_bookmark(
     sb: Sandbox,
 ) -> None:
@@ -165,6 +168,7 @@ def test_smart_lists_and_campaigns_reread_only_what_changed_since_the_bookmark(
         assert_equals_truth(sb, second.records(stream), stream, expected=again)
 
 
+@pytest.mark.usefixtures("small_pages")
 def test_a_form_or_program_deleted_mid_run_is_skipped_with_a_warning(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -227,3 +231,21 @@ def test_a_second_api_usage_run_adds_only_new_days(sb: Sandbox) -> None:
         assert second.final_state["bookmarks"]["api_usage"]["replication_key_value"] == days[-1]
     finally:
         sb.advance_days(-2)  # the module's sandbox back to its day for the other tests
+
+
+def test_the_production_page_size_reads_several_pages_of_200() -> None:
+    from tap_marketo_bulk.sandbox import Sandbox, SandboxConfig
+
+    # 450 of each asset: 3 pages of maxReturn=200 (the Asset API's maximum, the tap's default).
+    with Sandbox(SandboxConfig(**{**SANDBOX, "catalog_assets": 450, "forms": 2})) as sandbox:
+        streams = ["smart_campaigns", "landing_pages"]
+        config = tap_config(sandbox)
+        catalog = catalog_with(config, only=streams)
+        calls_before = sandbox.client_stats()["api_calls"]
+        run = run_tap(config, catalog=catalog)
+        assert run.error is None, run.error
+        for stream in streams:
+            assert len(truth(sandbox, stream)) > 2 * AssetStream.page_size == 400
+            assert_equals_truth(sandbox, run.records(stream), stream)
+        # 3 pages each (the third short ends paging), plus discovery's few describes
+        assert sandbox.client_stats()["api_calls"] - calls_before >= 6
