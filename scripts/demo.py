@@ -61,7 +61,7 @@ STREAMS = {
     "email_templates": ("id",),
     "snippets": ("id",),
     "files": ("id",),
-    "folders": ("id",),
+    "folders": ("id", "type"),
     "smart_lists": ("id",),
     "smart_campaigns": ("id",),
     "channels": ("id",),

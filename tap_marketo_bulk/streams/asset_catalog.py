@@ -119,9 +119,13 @@ class FormFieldsStream(AssetStream):
 
     def pages(self, context: dict | None) -> t.Iterator[list[dict]]:
         client = self.engine.client
+        seen: set[int] = set()  # a form listed twice (e.g. once per status) is read once
         for forms in read_asset_pages(client, FormsStream.path, page_size=self.page_size):
             for form in forms:
                 form_id = int(form["id"])
+                if form_id in seen:
+                    continue
+                seen.add(form_id)
                 try:
                     answer = client.get(self.path.format(form_id=form_id))
                 except MarketoError as exc:
@@ -204,13 +208,16 @@ class FilesStream(AssetStream):
 class FoldersStream(AssetStream):
     """Folders, program folders included (FolderResponse; folders.md, "Browse": `root`,
     `maxDepth` default 2, `maxReturn`, `offset`, `workSpace`). Full table. `maxDepth` is raised
-    to FOLDER_DEPTH so nested folders come too."""
+    to FOLDER_DEPTH so nested folders come too. A Folder and a Program may share an id
+    (folders.md, "Response Structure": the type in `folderId` tells them apart), so the key is
+    (id, type), `type` being `folderId.type`."""
 
     name = "folders"
     path = "/rest/asset/v1/folders.json"
-    primary_keys: t.ClassVar[list[str]] = ["id"]
+    primary_keys: t.ClassVar[list[str]] = ["id", "type"]
     FOLDER_DEPTH: t.ClassVar[int] = 50
     schema_dict = _asset(
+        th.Property("type", th.StringType, required=True),  # folderId.type: Folder | Program
         th.Property("url", th.StringType),
         th.Property("folderId", _ANY_OBJECT),  # {id, type: Folder | Program}
         th.Property("folderType", th.StringType),
@@ -224,6 +231,10 @@ class FoldersStream(AssetStream):
 
     def request_params(self, context: dict | None) -> dict:
         return {"maxDepth": self.FOLDER_DEPTH}
+
+    def to_record(self, item: dict, context: dict | None) -> dict:
+        folder_id = item.get("folderId") if isinstance(item.get("folderId"), dict) else {}
+        return super().to_record({**item, "type": folder_id.get("type")}, context)
 
 
 class SmartListsStream(UpdatedSinceAssetStream):

@@ -32,7 +32,7 @@ STREAM_KEYS: dict[str, tuple[str, ...]] = {
     "email_templates": ("id",),
     "snippets": ("id",),
     "files": ("id",),
-    "folders": ("id",),
+    "folders": ("id", "type"),
     "smart_lists": ("id",),
     "smart_campaigns": ("id",),
     "channels": ("id",),

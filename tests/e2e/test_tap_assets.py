@@ -80,7 +80,8 @@ def key_of(stream: str) -> t.Callable[[dict], t.Any]:
 def truth(sb: Sandbox, stream: str) -> list[dict]:
     if stream == "folders":  # truth.folders is the raw folders.json answer
         return [
-            {**f, "createdAt": rfc3339(f["createdAt"]), "updatedAt": rfc3339(f["updatedAt"])}
+            {**f, "type": f["folderId"]["type"], "createdAt": rfc3339(f["createdAt"]),
+             "updatedAt": rfc3339(f["updatedAt"])}
             for f in sb.truth.folders
         ]
     return list(getattr(sb.truth, stream))

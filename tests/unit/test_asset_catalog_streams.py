@@ -78,7 +78,8 @@ def test_api_usage_emits_from_the_bookmark_day_on_with_today_from_usage_json() -
 def test_form_fields_skip_a_form_gone_since_the_browse_with_a_warning(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    forms = [{"id": 1, "name": "Kept"}, {"id": 2, "name": "Gone"}]
+    # form 1 listed twice (approved and draft): its fields are read and emitted once
+    forms = [{"id": 1, "name": "Kept"}, {"id": 1, "name": "Kept"}, {"id": 2, "name": "Gone"}]
     fields = {"success": True, "result": [{"id": "Email", "label": "Email:", "required": True}]}
     gone = {"success": False, "errors": [{"code": "702", "message": "Form not found"}]}
     with caplog.at_level(logging.WARNING):
