@@ -13,6 +13,7 @@ table.
 from __future__ import annotations
 
 import typing as t
+import weakref
 
 from singer_sdk import typing as th
 
@@ -69,10 +70,33 @@ class TagTypesStream(AssetStream):
     ).to_dict()
 
 
+# engine -> program id -> its Get Program by Id item (None: not found): one call per program
+# per run, whichever of program_tags / program_costs asks first.
+_PROGRAM_DETAILS: weakref.WeakKeyDictionary[t.Any, dict[int, dict | None]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def program_detail(engine: t.Any, program_id: int) -> dict | None:
+    """The program's by-id item, or None when Marketo no longer finds it ("No assets found",
+    610/702/1013); other errors raise."""
+    cache = _PROGRAM_DETAILS.setdefault(engine, {})
+    if program_id not in cache:
+        try:
+            answer = engine.client.get(PROGRAM_BY_ID.format(program_id=program_id))
+            found = list(answer.get("result") or [])
+        except MarketoError as exc:
+            if exc.code not in NOT_FOUND_CODES:
+                raise
+            found = []
+        cache[program_id] = found[0] if found else None
+    return cache[program_id]
+
+
 class ProgramDetailStream(AssetStream):
-    """Rows drawn from every program's Get Program by Id answer (engine.describe caches it per
-    run). A program deleted since the browse (no result, or 610/702/1013) is skipped with a
-    WARNING naming it."""
+    """Rows drawn from every program's Get Program by Id answer (program_detail: one call per
+    program per run). A program deleted since the browse (no result, or 610/702/1013) is
+    skipped with a WARNING naming it."""
 
     asset_datetimes = ()
 
@@ -82,19 +106,14 @@ class ProgramDetailStream(AssetStream):
     def pages(self, context: dict | None) -> t.Iterator[list[dict]]:
         for program in self.engine.programs():
             program_id = int(program["id"])
-            try:
-                found = self.engine.describe(PROGRAM_BY_ID.format(program_id=program_id))
-            except MarketoError as exc:
-                if exc.code not in NOT_FOUND_CODES:
-                    raise
-                found = []
-            if not found:
+            found = program_detail(self.engine, program_id)
+            if found is None:
                 self.logger.warning(
                     "%s: program %s (%r) not found any more; skipped",
                     self.name, program_id, program.get("name"),
                 )
                 continue
-            yield self.program_rows(program_id, found[0])
+            yield self.program_rows(program_id, found)
 
 
 class ProgramTagsStream(ProgramDetailStream):
