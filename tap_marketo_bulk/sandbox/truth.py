@@ -134,9 +134,19 @@ class GroundTruth(AssetTruth, AssetCatalogTruth):
 
     @property
     def folders(self) -> list[dict[str, Any]]:
-        """Folders as /rest/asset/v1/folders.json returns them (asset timestamps). The oldest
-        top-level createdAt is the instance birth: data_start."""
-        return copy.deepcopy(self._data.folders)
+        """Folders as /rest/asset/v1/folders.json returns them, as the tap's `folders` stream
+        emits them: createdAt/updatedAt "YYYY-MM-DDTHH:MM:SSZ", plus `type` (folderId.type). The
+        oldest top-level createdAt is the instance birth: data_start."""
+
+        def build() -> list[dict[str, Any]]:
+            rows = copy.deepcopy(self._data.folders)
+            for row in rows:
+                row["type"] = row["folderId"]["type"]
+                for key in ("createdAt", "updatedAt"):
+                    row[key] = iso(parse_utc(row[key].removesuffix("+0000")))
+            return rows
+
+        return self._cached("folders", build)
 
     @property
     def lead_fields(self) -> list[dict[str, Any]]:

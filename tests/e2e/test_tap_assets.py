@@ -14,7 +14,6 @@ import pytest
 
 from tap_marketo_bulk import tap as tap_module
 from tap_marketo_bulk.api.client import MarketoClient
-from tap_marketo_bulk.sandbox.asset_catalog_truth import rfc3339
 from tap_marketo_bulk.streams.rest import AssetStream
 from tests.e2e.harness import STREAM_KEYS, by_key, catalog_with, duplicates, run_tap, tap_config
 
@@ -78,12 +77,6 @@ def key_of(stream: str) -> t.Callable[[dict], t.Any]:
 
 
 def truth(sb: Sandbox, stream: str) -> list[dict]:
-    if stream == "folders":  # truth.folders is the raw folders.json answer
-        return [
-            {**f, "type": f["folderId"]["type"], "createdAt": rfc3339(f["createdAt"]),
-             "updatedAt": rfc3339(f["updatedAt"])}
-            for f in sb.truth.folders
-        ]
     return list(getattr(sb.truth, stream))
 
 
