@@ -104,14 +104,6 @@ class AssetCatalogTruth:
         )
 
     @property
-    def program_dates(self) -> dict[int, dict[str, str | None]]:
-        """Program id -> {startDate, endDate} (RFC 3339; Email programs only, else None)."""
-        return {
-            program_id: {k: rfc3339(details[k]) for k in ("startDate", "endDate")}
-            for program_id, details in self._data.program_details.items()
-        }
-
-    @property
     def api_usage(self) -> list[dict[str, Any]]:
         """{date, userId, count} per user and day that last7days.json answers now (today
         partial), by date then userId. Changes with Sandbox.advance_days, not with data."""
