@@ -11,6 +11,7 @@ are incremental; every other stream is full table.
 
 from __future__ import annotations
 
+import json
 import typing as t
 
 from singer_sdk import typing as th
@@ -98,7 +99,8 @@ class FormFieldsStream(AssetStream):
         th.Property("id", th.StringType, required=True),  # the field's API name, e.g. "Email"
         th.Property("label", th.StringType),
         th.Property("dataType", th.StringType),
-        th.Property("validationMessage", th.AnyType()),  # text, or an object per swagger
+        # text in forms.md's example; swagger says object: an object is kept as its JSON text
+        th.Property("validationMessage", th.StringType),
         th.Property("rowNumber", th.IntegerType),
         th.Property("columnNumber", th.IntegerType),
         th.Property("required", th.BooleanType),
@@ -136,7 +138,14 @@ class FormFieldsStream(AssetStream):
                         form_id, form.get("name"), exc.code,
                     )
                     continue
-                yield [{**field, "formId": form_id} for field in answer.get("result") or []]
+                yield [_field_row(form_id, field) for field in answer.get("result") or []]
+
+
+def _field_row(form_id: int, field: dict) -> dict:
+    message = field.get("validationMessage")
+    if isinstance(message, (dict, list)):
+        message = json.dumps(message, ensure_ascii=False, sort_keys=True)
+    return {**field, "formId": form_id, "validationMessage": message}
 
 
 class LandingPagesStream(AssetStream):

@@ -80,7 +80,10 @@ def test_form_fields_skip_a_form_gone_since_the_browse_with_a_warning(
 ) -> None:
     # form 1 listed twice (approved and draft): its fields are read and emitted once
     forms = [{"id": 1, "name": "Kept"}, {"id": 1, "name": "Kept"}, {"id": 2, "name": "Gone"}]
-    fields = {"success": True, "result": [{"id": "Email", "label": "Email:", "required": True}]}
+    fields = {"success": True, "result": [
+        {"id": "Email", "label": "Email:", "required": True,
+         "validationMessage": {"en": "Must be valid email."}},  # an object, as swagger types it
+    ]}
     gone = {"success": False, "errors": [{"code": "702", "message": "Form not found"}]}
     with caplog.at_level(logging.WARNING):
         run, _ = run_with({f"{ASSET}/forms.json": offset_pages(forms),
@@ -90,6 +93,7 @@ def test_form_fields_skip_a_form_gone_since_the_browse_with_a_warning(
     (record,) = run.records("form_fields")
     assert (record["formId"], record["id"], record["label"], record["required"]) == (
         1, "Email", "Email:", True)
+    assert record["validationMessage"] == '{"en": "Must be valid email."}'  # kept as JSON text
     assert any("form 2 ('Gone') not found any more (702)" in r.getMessage()
                for r in caplog.records)
 
