@@ -55,6 +55,20 @@ STREAMS = {
     "segmentations": ("id",),
     "segments": ("id",),
     "program_tokens": ("programId", "name"),
+    "forms": ("id",),
+    "form_fields": ("formId", "id"),
+    "landing_pages": ("id",),
+    "email_templates": ("id",),
+    "snippets": ("id",),
+    "files": ("id",),
+    "folders": ("id", "type"),
+    "smart_lists": ("id",),
+    "smart_campaigns": ("id",),
+    "channels": ("id",),
+    "tag_types": ("tagType",),
+    "program_tags": ("programId", "tagType"),
+    "program_costs": ("programId", "seq"),
+    "api_usage": ("date", "userId"),
 }
 
 # Asks the sandbox for its ground truth: the data is a pure function of the CLI arguments, so an

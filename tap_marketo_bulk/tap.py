@@ -33,6 +33,7 @@ from tap_marketo_bulk.settings import (
 )
 from tap_marketo_bulk.state_check import check_state
 from tap_marketo_bulk.streams.activities import ActivitiesStream, activities_schema
+from tap_marketo_bulk.streams.asset_catalog import ASSET_CATALOG_STREAMS
 from tap_marketo_bulk.streams.assets import (
     EmailsStream,
     ProgramTokensStream,
@@ -48,12 +49,14 @@ from tap_marketo_bulk.streams.lead_database import (
 )
 from tap_marketo_bulk.streams.leads import LeadsStream
 from tap_marketo_bulk.streams.output import BufferedMsgSpecWriter
+from tap_marketo_bulk.streams.program_details import PROGRAM_DETAIL_STREAMS
 from tap_marketo_bulk.streams.program_members import ProgramMembersStream
 from tap_marketo_bulk.streams.reference import (
     ActivityTypesStream,
     DeletedLeadsStream,
     ProgramsStream,
 )
+from tap_marketo_bulk.streams.usage import ApiUsageStream
 
 _DESCRIBE_CACHE = DESCRIBE_CACHE  # tests clear it between runs
 # Errors whose message is the whole story (it names the setting, stream or key to fix): the CLI
@@ -309,6 +312,8 @@ class TapMarketoBulk(Tap):
             SegmentationsStream(self, engine),
             SegmentsStream(self, engine),
             ProgramTokensStream(self, engine),
+            *(stream(self, engine) for stream in ASSET_CATALOG_STREAMS + PROGRAM_DETAIL_STREAMS),
+            ApiUsageStream(self, engine),
         ]
 
 

@@ -30,6 +30,9 @@ class SandboxConfig:
     campaigns: int = 30
     emails: int = 25
     segmentations: int = 3
+    forms: int = 6  # each with 1 to 7 fields (form/{id}/fields.json: one call per form)
+    # landing pages, email templates, snippets, files, smart lists, smart campaigns: each
+    catalog_assets: int = 25
     lead_columns: int = 4  # extra custom lead fields on top of the ~30 standard ones
     data_start: str = "2023-01-01T00:00:00Z"
     data_end: str = "2024-12-31T23:59:59Z"
@@ -57,8 +60,9 @@ class SandboxConfig:
     # custom-object updatedAt filters also match rows this many seconds outside the range: the
     # boundary edge cases that return duplicates across adjacent windows (api-notes §6)
     custom_object_edge_slack_seconds: int = 0
-    # opt-in extra endpoints (off: the path answers 610 like any unknown one)
-    usage_endpoint: bool = False  # GET /rest/v1/stats/usage.json (tap-marketo calls it first)
+    # GET /rest/v1/stats/usage.json answers the calls made to this sandbox today, live (tap-marketo
+    # calls it first); off: it answers the deterministic usage log (sandbox/usage.py)
+    usage_endpoint: bool = False
     # server
     host: str = "127.0.0.1"
     port: int = 0  # 0 = any free port

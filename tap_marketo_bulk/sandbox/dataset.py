@@ -8,6 +8,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from .asset_catalog import add_asset_catalog
 from .assets import add_assets
 from .catalog import FieldDef, lead_fields
 from .config import SandboxConfig
@@ -23,6 +24,7 @@ from .reference import (
 from .tables import ActivityTable, LeadTable, build_variants
 from .timeline import Timeline, window_edges
 from .timeutil import iso, parse_utc
+from .usage import UsageLog
 from .values import WORDS
 
 FIRST_ACTIVITY_GUID = 700_000_001
@@ -62,6 +64,8 @@ class Dataset:
             rng, config.static_lists, self.leads, (self.start, self.end)
         )
         add_assets(self, config.seed, config)  # its own random stream: the rest is unchanged
+        add_asset_catalog(self, config.seed, config)  # the same, and a stream of its own
+        self.usage = UsageLog(config.seed, self.end)  # the Usage API's days, on its own clock
         self.latest = max(
             [self.start, max(self.leads.updated, default=self.start)]
             + list(self.activities.dates[-1:])

@@ -79,6 +79,7 @@ class RestEndpoints:
         return self._data
 
     def routes(self) -> dict[str, Any]:
+        from .asset_catalog_api import AssetCatalogEndpoints
         from .assets_api import AssetEndpoints  # builds on this module's helpers
 
         return {
@@ -93,6 +94,7 @@ class RestEndpoints:
             "/rest/v1/lists.json": self.lists,
             **custom_object_routes(self._data),
             **AssetEndpoints(self._data).routes(),
+            **AssetCatalogEndpoints(self._data).routes(),
         }
 
     def describe_leads(self, request: Request) -> dict[str, Any]:

@@ -156,6 +156,22 @@ class Sandbox:
             updated_members=updated_members, earliest=earliest, latest=latest,
         )
 
+    def advance_days(self, days: int) -> None:
+        """Let `days` Marketo days pass for the Usage API (sandbox/usage.py): today's partial
+        counts become final and newer days appear; `truth.api_usage` follows."""
+        with self._data.lock:
+            self._data.usage.advance_days(days)
+            self._data.version += 1
+
+    def delete_after_browse(self, *, forms: tuple[int, ...] = (),
+                            programs: tuple[int, ...] = ()) -> None:
+        """Forms and programs that browse still lists but whose by-id calls miss (deleted
+        mid-run): form/{id}/fields.json answers 702, program/{id}.json "No assets found"."""
+        with self._data.lock:
+            self._data.missing_forms.update(forms)
+            self._data.missing_programs.update(programs)
+            self._data.version += 1
+
     def mutate_custom_objects(self, updated_rows: int, *, between: tuple[str, str]
                               ) -> dict[str, list[str]]:
         """Change `updated_rows` rows of each lead-linked custom object, updatedAt in `between`

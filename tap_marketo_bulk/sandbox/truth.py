@@ -6,6 +6,7 @@ import copy
 from collections.abc import Callable
 from typing import Any
 
+from .asset_catalog_truth import AssetCatalogTruth, catalog_counts
 from .assets_truth import AssetTruth, reference_counts
 from .catalog import ACTIVITY_TYPES, MEMBER_FIELDS
 from .dataset import Dataset
@@ -13,7 +14,7 @@ from .timeutil import iso, parse_utc
 from .values import documented_value, format_cell
 
 
-class GroundTruth(AssetTruth):
+class GroundTruth(AssetTruth, AssetCatalogTruth):
     """Typed records per stream, rebuilt after every `Sandbox.mutate()`.
 
     Lists are cached per data version: treat them as read-only. Every value is what Marketo's
@@ -99,7 +100,8 @@ class GroundTruth(AssetTruth):
     def programs(self) -> list[dict[str, Any]]:
         """Programs as /rest/asset/v1/programs.json returns them ({id, name, description,
         createdAt, updatedAt, url, type, channel, folder: {type, value, folderName}, status,
-        workspace}) except createdAt/updatedAt normalized to "YYYY-MM-DDTHH:MM:SSZ"."""
+        workspace, sfdcId, sfdcName, headStart}) except createdAt/updatedAt normalized to
+        "YYYY-MM-DDTHH:MM:SSZ"."""
 
         def build() -> list[dict[str, Any]]:
             rows = copy.deepcopy(self._data.programs)
@@ -132,9 +134,19 @@ class GroundTruth(AssetTruth):
 
     @property
     def folders(self) -> list[dict[str, Any]]:
-        """Folders as /rest/asset/v1/folders.json returns them (asset timestamps). The oldest
-        top-level createdAt is the instance birth: data_start."""
-        return copy.deepcopy(self._data.folders)
+        """Folders as /rest/asset/v1/folders.json returns them, as the tap's `folders` stream
+        emits them: createdAt/updatedAt "YYYY-MM-DDTHH:MM:SSZ", plus `type` (folderId.type). The
+        oldest top-level createdAt is the instance birth: data_start."""
+
+        def build() -> list[dict[str, Any]]:
+            rows = copy.deepcopy(self._data.folders)
+            for row in rows:
+                row["type"] = row["folderId"]["type"]
+                for key in ("createdAt", "updatedAt"):
+                    row[key] = iso(parse_utc(row[key].removesuffix("+0000")))
+            return rows
+
+        return self._cached("folders", build)
 
     @property
     def lead_fields(self) -> list[dict[str, Any]]:
@@ -187,4 +199,5 @@ class GroundTruth(AssetTruth):
                 "deleted_leads": len(data.deleted_leads),
                 "static_lists": len(data.static_lists),
                 **reference_counts(data),
+                **catalog_counts(data),
             }

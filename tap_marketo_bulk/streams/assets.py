@@ -43,6 +43,11 @@ class ProgramsStream(AssetStream):
         th.Property("folder", _FOLDER),
         th.Property("status", th.StringType),
         th.Property("workspace", th.StringType),
+        # browse gives these too (swagger-asset.json BrowseAllPrograms; programs.md examples);
+        # tags and costs only by id: program_tags, program_costs (program_details.py)
+        th.Property("sfdcId", th.StringType),
+        th.Property("sfdcName", th.StringType),
+        th.Property("headStart", th.BooleanType),
     ).to_dict()
 
     def pages(self, context: dict | None) -> t.Iterator[list[dict]]:

@@ -26,6 +26,20 @@ STREAM_KEYS: dict[str, tuple[str, ...]] = {
     "segmentations": ("id",),
     "segments": ("id",),
     "program_tokens": ("programId", "name"),
+    "forms": ("id",),
+    "form_fields": ("formId", "id"),
+    "landing_pages": ("id",),
+    "email_templates": ("id",),
+    "snippets": ("id",),
+    "files": ("id",),
+    "folders": ("id", "type"),
+    "smart_lists": ("id",),
+    "smart_campaigns": ("id",),
+    "channels": ("id",),
+    "tag_types": ("tagType",),
+    "program_tags": ("programId", "tagType"),
+    "program_costs": ("programId", "seq"),
+    "api_usage": ("date", "userId"),
 }
 
 __all__ = ["TapRun", "catalog_with", "duplicates", "run_tap", "tap_config"]

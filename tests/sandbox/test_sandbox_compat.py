@@ -16,8 +16,12 @@ from .client import MarketoHttp, error_code
 USAGE = "/rest/v1/stats/usage.json"
 
 
-def test_usage_endpoint_is_off_by_default(api: MarketoHttp) -> None:
-    assert error_code(api.get(USAGE)) == "610"
+def test_usage_endpoint_answers_the_usage_log_by_default(api: MarketoHttp, sb: Sandbox) -> None:
+    # Off, usage.json is the deterministic usage log's today (sandbox/usage.py), not live calls.
+    (today,) = api.get(USAGE)["result"]
+    assert today == api.get("/rest/v1/stats/usage/last7days.json")["result"][0]
+    assert today["date"] == sb._data.usage.today.isoformat()
+    assert f"{sb.client_id}@sandbox.example" not in {u["userId"] for u in today["users"]}
 
 
 def test_usage_endpoint_counts_todays_calls_per_user(make_sandbox) -> None:
