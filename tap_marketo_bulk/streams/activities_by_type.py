@@ -366,6 +366,6 @@ def activity_streams(
     names = stream_names(types)
     for activity_type in types:
         name = names[int(activity_type["id"])]
-        schema = bulk_schema(name, lambda a=activity_type: type_table_schema(a))
+        schema = bulk_schema(name, lambda a=activity_type: type_table_schema(a, tap.logger))
         group.members.append(ActivityTypeStream(tap, schema, engine, group, activity_type, name))
     return list(group.members)

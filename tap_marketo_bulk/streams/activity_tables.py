@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 import typing as t
 import unicodedata
 from dataclasses import dataclass, field
 
-from tap_marketo_bulk.records.schema import build_coercer, json_schema_for
+from tap_marketo_bulk.records.schema import build_coercer, is_known_data_type, json_schema_for
 
 MAX_IDENTIFIER_LENGTH = 63  # PostgreSQL's NAMEDATALEN - 1; longer names are silently cut there
 STREAM_PREFIX = "activities_"
@@ -132,11 +133,22 @@ def attribute_columns(attributes: t.Iterable[dict]) -> list[AttributeColumn]:
     return columns
 
 
-def type_table_schema(activity_type: dict) -> dict:
-    """The JSON schema of one activity type's table: common columns, then its attributes."""
+def type_table_schema(activity_type: dict, logger: logging.Logger | None = None) -> dict:
+    """The JSON schema of one activity type's table: common columns, then its attributes (an
+    unknown dataType is a string column, with a WARNING naming it)."""
     properties = {name: dict(schema) for name, schema in COMMON_COLUMNS.items()}
+    unknown = []
     for column in attribute_columns(activity_type.get("attributes") or []):
         properties[column.column] = dict(column.schema)
+        if not is_known_data_type(column.data_type):
+            unknown.append(f"{column.attribute!r} ({column.data_type})")
+    if unknown and logger is not None:
+        logger.warning(
+            "Activity type %s (%s): unknown dataType of attributes %s; typed as string",
+            activity_type.get("id"),
+            activity_type.get("name"),
+            ", ".join(unknown),
+        )
     return {"type": "object", "properties": properties}
 
 

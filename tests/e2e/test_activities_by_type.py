@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from tap_marketo_bulk.errors import ColumnTypeError
 from tests.e2e.harness import catalog_with, duplicates, run_tap, tap_config
 from tests.e2e.test_tap_resume import Output, TapProcess, bookmarks_of, in_flight_of, wait_for
 
@@ -328,3 +329,34 @@ def test_setting_from_the_environment_and_in_about(sb: Sandbox, tmp_path: Path) 
 
     assert set(EXPECTED_STREAMS.values()) <= discovered("true")
     assert not any(n.startswith("activities_") for n in discovered("false"))
+
+
+def test_catalog_calling_a_text_attribute_integer_stops_before_any_job(sb: Sandbox) -> None:
+    config = tap_config(sb, activities_by_type=True)
+    catalog = catalog_with(config, only=["activities_signed_contract_c"])
+    entry = next(
+        e for e in catalog["streams"] if e["tap_stream_id"] == "activities_signed_contract_c"
+    )
+    # A catalog made when "Account ID" was an integer; Marketo describes it as reference now.
+    entry["schema"]["properties"]["account_id"]["type"] = ["integer", "null"]
+    run = run_tap(config, catalog=catalog)
+    assert isinstance(run.error, ColumnTypeError)
+    message = str(run.error)
+    assert "activities_signed_contract_c" in message and "'account_id'" in message
+    assert '{"activities_signed_contract_c": {"account_id": "string"}}' in message
+    assert activity_jobs(sb) == []
+
+
+def test_attribute_value_that_does_not_fit_ends_in_one_line(sb: Sandbox) -> None:
+    config = tap_config(
+        sb,
+        activities_by_type=True,
+        type_overrides={"activities_attended_trade_show_c": {"notes": "integer"}},
+    )
+    run = run_tap(config, catalog=catalog_with(config, only=["activities_attended_trade_show_c"]))
+    assert isinstance(run.error, ColumnTypeError)
+    message = str(run.error)
+    assert message.startswith("activities_attended_trade_show_c: column 'notes'")
+    assert "type_overrides" in message
+    # Every "notes" value is text, so the first window fails: no bookmark was ever written.
+    assert all("activities_attended_trade_show_c" not in bookmarks_of(s) for s in run.states())

@@ -219,3 +219,26 @@ def test_attribute_converter_refuses_values_its_column_cannot_hold(
 ) -> None:
     with pytest.raises(ValueError):
         _convert(data_type, value)
+
+
+def test_unknown_data_type_is_a_string_column_with_a_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import logging
+
+    activity_type = {
+        "id": 100003,
+        "name": "Webinar Poll",
+        "attributes": [
+            {"name": "Answer", "dataType": "hologram"},
+            {"name": "N", "dataType": "integer"},
+        ],
+    }
+    with caplog.at_level(logging.WARNING):
+        properties = type_table_schema(activity_type, logging.getLogger("t"))["properties"]
+    assert properties["answer"]["type"] == ["string", "null"]
+    assert properties["n"]["type"] == ["integer", "null"]
+    assert [r.getMessage() for r in caplog.records] == [
+        "Activity type 100003 (Webinar Poll): unknown dataType of attributes 'Answer' (hologram); "
+        "typed as string"
+    ]
