@@ -292,7 +292,7 @@ class ActivityTypeStream(ActivityGroupMember):
                 record[column] = convert(value)
             except ValueError as exc:
                 raise self._value_error(column, value, exc, row_number) from None
-        if len(attributes) > len(self._plan) or any(k not in self._attributes for k in attributes):
+        if not self._attributes.issuperset(attributes):
             self._log_unknown(attributes)
         return record
 
@@ -311,9 +311,9 @@ class ActivityTypeStream(ActivityGroupMember):
         if unknown:
             self._unknown_logged.update(unknown)
             self.logger.warning(
-                "%s: attributes %s are not in activities/types.json for type %d: not in this "
-                "table (the activities stream keeps them in `attributes`); discover again to "
-                "add them",
+                "%s: attributes %s of activity type %d have no column in this stream's schema "
+                "(not in activities/types.json when the catalog was made): left out here, kept "
+                "in the activities stream's `attributes`; discover again to add their columns",
                 self.name,
                 ", ".join(repr(u) for u in unknown),
                 self.type_id,

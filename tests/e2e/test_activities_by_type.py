@@ -360,3 +360,22 @@ def test_attribute_value_that_does_not_fit_ends_in_one_line(sb: Sandbox) -> None
     assert "type_overrides" in message
     # Every "notes" value is text, so the first window fails: no bookmark was ever written.
     assert all("activities_attended_trade_show_c" not in bookmarks_of(s) for s in run.states())
+
+
+def test_an_attribute_the_catalog_lacks_is_named_in_a_warning(
+    sb: Sandbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = tap_config(sb, activities_by_type=True)
+    catalog = catalog_with(config, only=["activities_send_email"])
+    entry = next(e for e in catalog["streams"] if e["tap_stream_id"] == "activities_send_email")
+    # A catalog made before Marketo added "Step ID" to Send Email.
+    del entry["schema"]["properties"]["step_id"]
+    entry["metadata"] = [m for m in entry["metadata"] if m["breadcrumb"][-1:] != ["step_id"]]
+    with caplog.at_level("WARNING"):
+        run = run_tap(config, catalog=catalog)
+    assert run.error is None, run.error
+    records = run.records("activities_send_email")
+    assert records and all("step_id" not in r and "choice_number" in r for r in records)
+    warnings = [r.getMessage() for r in caplog.records if "have no column" in r.getMessage()]
+    assert len(warnings) == 1  # once per run, not per row
+    assert warnings[0].startswith("activities_send_email: attributes 'Step ID' of activity type 6")
