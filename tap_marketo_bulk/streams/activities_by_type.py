@@ -166,6 +166,12 @@ class ActivityGroupMember(BulkExportStream):
             )
             return
         others = [m for m in self.group.selected() if m is not self]
+        if others:
+            self.logger.info(
+                "%s: its export jobs also feed %s (no job of their own)",
+                self.name,
+                ", ".join(m.name for m in others),
+            )
         for member in others:
             # Before any of its records: a target must know the stream first.
             member._write_schema_message()

@@ -379,3 +379,12 @@ def test_an_attribute_the_catalog_lacks_is_named_in_a_warning(
     warnings = [r.getMessage() for r in caplog.records if "have no column" in r.getMessage()]
     assert len(warnings) == 1  # once per run, not per row
     assert warnings[0].startswith("activities_send_email: attributes 'Step ID' of activity type 6")
+
+
+def test_activity_type_ids_limit_the_per_type_streams(sb: Sandbox) -> None:
+    config = tap_config(sb, activities_by_type=True, activity_type_ids=[6, 100002])
+    streams = {e["tap_stream_id"] for e in catalog_with(config)["streams"]}
+    assert {s for s in streams if s.startswith("activities_")} == {
+        "activities_send_email",
+        "activities_signed_contract_c",
+    }
