@@ -191,6 +191,7 @@ class ActivityGroupMember(BulkExportStream):
         for member in receivers:
             if isinstance(member, ActivityTypeStream):
                 by_type[member.type_id] = member
+                member.prepare_typing()
                 member.current_export_key = ready.request.key  # named by a value error
                 if member is not self:
                     member.refresh_side_writer()
@@ -204,7 +205,6 @@ class ActivityGroupMember(BulkExportStream):
                     yield typed
                 else:
                     table.side_write(typed)
-                    table.summary["records"] += 1
             if own_rows:
                 yield row
 
@@ -265,6 +265,8 @@ class ActivityTypeStream(ActivityGroupMember):
         ]
         self._attributes = {c.attribute for c in self.attribute_columns}
         self._unknown_logged: set[str] = set()
+        self._common: list[str] = []
+        self._plan: list[tuple[str, str, t.Callable[[t.Any], t.Any]]] = []
         self._side_writer: t.Any = None
         self._side_sink: t.Callable[[dict], None] | None = None
 
@@ -287,9 +289,8 @@ class ActivityTypeStream(ActivityGroupMember):
     # ----- rows from the carrier's file --------------------------------------------------------
 
     def typed_record(self, row: dict, row_number: int = 0) -> dict:
-        """This table's record from one `activities` row: attributes into typed columns."""
-        if not hasattr(self, "_plan"):
-            self._prepare_typing()
+        """This table's record from one `activities` row: attributes into typed columns
+        (after prepare_typing)."""
         record = {name: row.get(name) for name in self._common}
         attributes = row.get("attributes") or {}
         for column, attribute, convert in self._plan:
@@ -302,7 +303,8 @@ class ActivityTypeStream(ActivityGroupMember):
             self._log_unknown(attributes)
         return record
 
-    def _prepare_typing(self) -> None:
+    def prepare_typing(self) -> None:
+        """The selected columns and each attribute's converter (once per file)."""
         properties = self.schema["properties"]
         selected = set(self.selected_columns(always=("marketoGUID",)))
         self._common = [name for name in COMMON_COLUMNS if name in selected]
@@ -349,6 +351,7 @@ class ActivityTypeStream(ActivityGroupMember):
     def side_write(self, record: dict) -> None:
         assert self._side_sink is not None
         self._side_sink(record)
+        self.summary["records"] += 1
 
     def close_side_writer(self) -> None:
         self._side_writer = self._side_sink = None
