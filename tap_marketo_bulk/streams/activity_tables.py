@@ -1,8 +1,10 @@
 """One table per activity type: stream names, column names, typed schemas and values (no Singer).
 
 The rules (docs/streams/activities_by_type.md):
-- a name is snake_case ASCII: accents folded (NFKD), camelCase split, every run of other
-  characters one `_`, lower case, no leading or trailing `_`;
+- a name is snake_case ASCII: accents folded (NFKD), every run of other characters one `_`,
+  lower case, no leading or trailing `_`; camelCase is split only in an `apiName` (display names
+  keep their words whole: `Fill Out LinkedIn Lead Gen Form` -> `fill_out_linkedin_lead_gen_form`,
+  as singer-io's tap-marketo names it);
 - stream `activities_<name>` from the type's `apiName` for custom types (they have one), else
   from its `name`; a name that folds to nothing becomes `activities_type_<id>`; when two types
   give the same name the lowest id keeps it and the others get `_<id>` (ids only grow, so a new
@@ -48,12 +50,14 @@ _CAMEL_ACRONYM = re.compile(r"([A-Z]+)([A-Z][a-z])")  # "URLPath" -> "URL_Path"
 _NOT_ALNUM = re.compile(r"[^0-9A-Za-z]+")
 
 
-def snake_case(text: str) -> str:
-    """`Fill Out Form` -> `fill_out_form`, `attendedTradeShow_c` -> `attended_trade_show_c`,
-    `Follow-up Date` -> `follow_up_date`, `Prénom` -> `prenom`; "" when nothing ASCII is left."""
+def snake_case(text: str, *, split_camel: bool = False) -> str:
+    """`Fill Out Form` -> `fill_out_form`, `Follow-up Date` -> `follow_up_date`, `Prénom` ->
+    `prenom`; with split_camel (API names) `attendedTradeShow_c` -> `attended_trade_show_c`;
+    "" when nothing ASCII is left."""
     folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
-    split = _CAMEL_ACRONYM.sub(r"\1_\2", _CAMEL_LOWER_UPPER.sub(r"\1_\2", folded))
-    return _NOT_ALNUM.sub("_", split).strip("_").lower()
+    if split_camel:
+        folded = _CAMEL_ACRONYM.sub(r"\1_\2", _CAMEL_LOWER_UPPER.sub(r"\1_\2", folded))
+    return _NOT_ALNUM.sub("_", folded).strip("_").lower()
 
 
 def fit_identifier(name: str) -> str:
@@ -84,7 +88,11 @@ def stream_names(activity_types: t.Iterable[dict]) -> dict[int, str]:
     wanted: dict[int, str] = {}
     for activity_type in activity_types:
         type_id = int(activity_type["id"])
-        base = snake_case(str(activity_type.get("apiName") or activity_type.get("name") or ""))
+        api_name = activity_type.get("apiName")
+        if api_name:
+            base = snake_case(str(api_name), split_camel=True)
+        else:
+            base = snake_case(str(activity_type.get("name") or ""))
         wanted[type_id] = base or f"type_{type_id}"
     names: dict[int, str] = {}
     taken: set[str] = set()

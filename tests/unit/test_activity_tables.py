@@ -25,10 +25,12 @@ VALID_IDENTIFIER = re.compile(r"^[a-z0-9_]{1,63}$")
     [
         ("Fill Out Form", "fill_out_form"),
         ("Send Email", "send_email"),
-        ("attendedTradeShow_c", "attended_trade_show_c"),
+        # Display names keep their words whole (singer-io's tap-marketo gives the same names).
+        ("Fill Out LinkedIn Lead Gen Form", "fill_out_linkedin_lead_gen_form"),
+        ("Add to SFDC Campaign", "add_to_sfdc_campaign"),
+        ("marketoGUID", "marketoguid"),
         ("Follow-up Date", "follow_up_date"),
         ("Client IP Address", "client_ip_address"),
-        ("URLPath", "url_path"),
         ("Webform ID", "webform_id"),
         ("  Spaces,   commas; (and) dots.  ", "spaces_commas_and_dots"),
         ("Prénom / Société", "prenom_societe"),
@@ -41,6 +43,20 @@ VALID_IDENTIFIER = re.compile(r"^[a-z0-9_]{1,63}$")
 )
 def test_snake_case(text: str, expected: str) -> None:
     assert snake_case(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("api_name", "expected"),
+    [
+        ("attendedTradeShow_c", "attended_trade_show_c"),
+        ("URLPath", "url_path"),
+        ("signedContract_c", "signed_contract_c"),
+        ("webinar2Attended", "webinar2_attended"),
+        ("already_snake", "already_snake"),
+    ],
+)
+def test_snake_case_splits_camel_case_of_api_names(api_name: str, expected: str) -> None:
+    assert snake_case(api_name, split_camel=True) == expected
 
 
 def test_stream_names_standard_and_custom_types() -> None:
@@ -113,7 +129,7 @@ def test_attribute_columns_rule_and_collisions() -> None:
         ("form_name", "Form Name"),
         ("attribute_lead_id", "Lead ID"),
         ("attribute_campaign_id", "Campaign Id"),
-        ("attribute_marketo_guid", "marketoGUID"),
+        ("attribute_marketoguid", "marketoGUID"),
         ("form_name_2", "Form-Name"),
         ("form_name_3", "form_name"),
         ("ergebnis", "Ergebnis ✓"),
