@@ -162,7 +162,7 @@ class ActivityGroupMember(BulkExportStream):
     def get_records(self, context: dict | None) -> t.Iterable[dict]:
         if not self.is_carrier():
             self.logger.info(
-                "%s: its rows came with %s's export jobs", self.name, self.group.carrier_name
+                "%s: its rows came with the export jobs of %s", self.name, self.group.carrier_name
             )
             return
         others = [m for m in self.group.selected() if m is not self]
