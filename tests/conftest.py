@@ -174,9 +174,8 @@ class MeltanoProject:
         result = self.run(*args, env=env, timeout=timeout)
         if result.returncode != 0:
             tail = "\n".join((result.stdout + result.stderr).splitlines()[-80:])
-            pytest.fail(
-                f"meltano {' '.join(args)} exited {result.returncode}:\n{tail}", pytrace=False
-            )
+            pytest.fail(f"meltano {' '.join(args)} exited {result.returncode}:\n{tail}",
+                        pytrace=False)
         return result.stdout + result.stderr
 
     def install(self, *plugins: str) -> None:

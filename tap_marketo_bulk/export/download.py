@@ -133,9 +133,8 @@ def download_export(
     expected = checksum.strip().lower() if checksum else None
     started = time.monotonic()
     for attempt in range(1, max_full_downloads + 1):
-        written, digest = _download_resumable(
-            client, path, dest, file_size, pause, chunk_size, logger
-        )
+        written, digest = _download_resumable(client, path, dest, file_size, pause, chunk_size,
+                                              logger)
         actual = f"sha256:{digest}"
         problems = []
         if file_size is not None and written != file_size:
@@ -146,18 +145,12 @@ def download_export(
             seconds = max(time.monotonic() - started, 1e-6)
             logger.info(
                 "downloaded export %s: %.2f MB in %.1f s (%.2f MB/s)",
-                export_id,
-                written / 1e6,
-                seconds,
-                written / 1e6 / seconds,
+                export_id, written / 1e6, seconds, written / 1e6 / seconds,
             )
             return dest
         logger.warning(
             "export %s: downloaded file does not match (%s); download %d of %d",
-            export_id,
-            "; ".join(problems),
-            attempt,
-            max_full_downloads,
+            export_id, "; ".join(problems), attempt, max_full_downloads,
         )
     raise ExportJobError(
         "checksum-mismatch",
@@ -219,9 +212,7 @@ def _download_resumable(
                         path,
                     ) from None
                 logger.warning(
-                    "download of %s interrupted at byte %d (%s); resuming",
-                    path,
-                    written,
+                    "download of %s interrupted at byte %d (%s); resuming", path, written,
                     client.redact(f"{type(exc).__name__}: {exc}"),
                 )
                 sleep(RESUME_BACKOFF_SECONDS * max(1, fruitless))
@@ -253,10 +244,7 @@ def _start_offset(response: requests.Response, written: int) -> int:
 
 
 def _copy_body(
-    response: requests.Response,
-    out: BinaryIO,
-    hasher: hashlib._Hash,
-    written: int,
+    response: requests.Response, out: BinaryIO, hasher: hashlib._Hash, written: int,
     chunk_size: int,
 ) -> int:
     """Append the body to `out`, hashing it; the new total. Raises _Truncated on a short body."""
@@ -268,10 +256,8 @@ def _copy_body(
             hasher.update(chunk)
             received += len(chunk)
     out.flush()
-    if (
-        expected_length is not None
-        and expected_length.isdigit()
-        and received < int(expected_length)
+    if expected_length is not None and expected_length.isdigit() and received < int(
+        expected_length
     ):
         raise _Truncated(f"body ended after {received} of {expected_length} bytes")
     return written + received

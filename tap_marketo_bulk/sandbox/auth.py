@@ -46,16 +46,13 @@ class TokenStore:
         with self._lock:
             token = self._current.get(client_id)
             if token is None or self._expired(token, now):
-                token = _Token(f"{uuid.uuid4()}:ab", client_id, now, self._config.token_ttl_seconds)
+                token = _Token(f"{uuid.uuid4()}:ab", client_id, now,
+                               self._config.token_ttl_seconds)
                 self._current[client_id] = token
                 self._by_value[token.value] = token
             remaining = self._expires_at(token) - now
-        return {
-            "access_token": token.value,
-            "token_type": "bearer",
-            "expires_in": max(0, int(remaining)),
-            "scope": "apis@sandbox.example",
-        }
+        return {"access_token": token.value, "token_type": "bearer",
+                "expires_in": max(0, int(remaining)), "scope": "apis@sandbox.example"}
 
     def peek(self, value: str | None) -> str:
         """The client a token was issued to (expired or not), "" if unknown; never raises."""

@@ -28,14 +28,8 @@ METHODS = {"create": "POST", "enqueue": "POST", "cancel": "POST", "status": "GET
 
 
 class BulkEndpoints:
-    def __init__(
-        self,
-        data: Dataset,
-        config: SandboxConfig,
-        faults: Faults,
-        queue: JobQueue,
-        stats: StatsRecorder,
-    ) -> None:
+    def __init__(self, data: Dataset, config: SandboxConfig, faults: Faults,
+                 queue: JobQueue, stats: StatsRecorder) -> None:
         self._data, self._config, self._faults = data, config, faults
         self._queue, self._stats = queue, stats
 
@@ -54,11 +48,8 @@ class BulkEndpoints:
             return None
         if action == "file":
             return self.file(request, object_path, export_id)
-        operation = {
-            "enqueue": self._queue.enqueue,
-            "status": self._queue.status,
-            "cancel": self._queue.cancel,
-        }[action]
+        operation = {"enqueue": self._queue.enqueue, "status": self._queue.status,
+                     "cancel": self._queue.cancel}[action]
         self._stats.count(request.client_id, f"{action}_calls")
         return success([operation(request.client_id, object_path, export_id)])
 
@@ -66,9 +57,8 @@ class BulkEndpoints:
         self._stats.count(request.client_id, "create_calls")
         body = request.json_body()
         if object_path.startswith(CUSTOM_OBJECT_PREFIX) and isinstance(body, dict):
-            spec = validate_custom_object_create(
-                object_path, body, self._data, self._config.smart_lists_supported
-            )
+            spec = validate_custom_object_create(object_path, body, self._data,
+                                                 self._config.smart_lists_supported)
         else:
             spec = validate_create(object_path, body, self._data, self._config)
         if self._faults.take("create_without_result"):
@@ -114,12 +104,10 @@ class BulkEndpoints:
         if header:
             parsed = parse_range(header, total)
             if parsed is None:
-                return Reply(
-                    416,
-                    text="Requested Range Not Satisfiable",
-                    content_type="text/plain;charset=UTF-8",
-                    headers={"Content-Range": f"bytes */{total}", "Accept-Ranges": "bytes"},
-                )
+                return Reply(416, text="Requested Range Not Satisfiable",
+                             content_type="text/plain;charset=UTF-8",
+                             headers={"Content-Range": f"bytes */{total}",
+                                      "Accept-Ranges": "bytes"})
             (start, end), status = parsed, 206
         headers = {"Accept-Ranges": "bytes"}
         if status == 206:

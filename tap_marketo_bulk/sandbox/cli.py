@@ -30,74 +30,35 @@ def build_parser() -> argparse.ArgumentParser:
     add("--members-per-program", type=int, default=defaults.members_per_program)
     add("--deleted-leads", type=int, default=defaults.deleted_leads)
     add("--static-lists", type=int, default=defaults.static_lists)
-    add(
-        "--lead-columns",
-        type=int,
-        default=defaults.lead_columns,
-        help="extra custom lead fields (about 30 standard ones exist)",
-    )
+    add("--lead-columns", type=int, default=defaults.lead_columns,
+        help="extra custom lead fields (about 30 standard ones exist)")
     add("--data-start", default=defaults.data_start, help="first record time (instance birth)")
     add("--data-end", default=defaults.data_end, help="last record time")
-    add(
-        "--status-refresh-seconds",
-        type=float,
-        default=60.0,
-        help="job status is refreshed at most this often (Marketo: 60)",
-    )
-    add(
-        "--job-seconds",
-        type=float,
-        default=defaults.job_seconds,
-        help="fixed processing time per job",
-    )
-    add(
-        "--records-per-second",
-        type=float,
-        default=defaults.records_per_second,
-        help="processing speed; 0 = instant",
-    )
-    add(
-        "--latency-seconds",
-        type=float,
-        default=defaults.latency_seconds,
-        help="delay before answering each call",
-    )
+    add("--status-refresh-seconds", type=float, default=60.0,
+        help="job status is refreshed at most this often (Marketo: 60)")
+    add("--job-seconds", type=float, default=defaults.job_seconds,
+        help="fixed processing time per job")
+    add("--records-per-second", type=float, default=defaults.records_per_second,
+        help="processing speed; 0 = instant")
+    add("--latency-seconds", type=float, default=defaults.latency_seconds,
+        help="delay before answering each call")
     add("--max-calls-per-20s", type=int, default=defaults.max_calls_per_20s)
     add("--max-concurrent-calls", type=int, default=defaults.max_concurrent_calls)
     add("--token-ttl-seconds", type=float, default=defaults.token_ttl_seconds)
     add("--daily-quota-mb", type=float, default=defaults.daily_quota_bytes / MIB)
-    add(
-        "--no-updated-at-filter",
-        action="store_true",
-        help="leads and program-member updatedAt filters answer 1035",
-    )
+    add("--no-updated-at-filter", action="store_true",
+        help="leads and program-member updatedAt filters answer 1035")
     add("--no-smart-lists", action="store_true", help="smart list filters answer 1035")
-    add(
-        "--legacy-member-booleans",
-        action="store_true",
-        help="program member booleans written as 0/1",
-    )
-    add(
-        "--no-custom-objects",
-        action="store_true",
-        help="a subscription without custom objects (the list is empty)",
-    )
-    add(
-        "--no-custom-object-access",
-        action="store_true",
-        help="the API role lacks 'Read-Only Custom Object': custom-object calls answer 603",
-    )
-    add(
-        "--custom-object-rows",
-        type=int,
-        default=defaults.custom_object_rows,
-        help="rows of each lead-linked custom object",
-    )
-    add(
-        "--usage-endpoint",
-        action="store_true",
-        help="serve GET /rest/v1/stats/usage.json (API calls made today, per API user)",
-    )
+    add("--legacy-member-booleans", action="store_true",
+        help="program member booleans written as 0/1")
+    add("--no-custom-objects", action="store_true",
+        help="a subscription without custom objects (the list is empty)")
+    add("--no-custom-object-access", action="store_true",
+        help="the API role lacks 'Read-Only Custom Object': custom-object calls answer 603")
+    add("--custom-object-rows", type=int, default=defaults.custom_object_rows,
+        help="rows of each lead-linked custom object")
+    add("--usage-endpoint", action="store_true",
+        help="serve GET /rest/v1/stats/usage.json (API calls made today, per API user)")
     add("--workdir", default=None, help="where export files go (default: a temp dir)")
     add("--json", action="store_true", help="print the connection details as one JSON line")
     return parser
@@ -105,22 +66,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def config_from_args(args: argparse.Namespace) -> SandboxConfig:
     return SandboxConfig(
-        seed=args.seed,
-        leads=args.leads,
-        activities=args.activities,
-        programs=args.programs,
-        members_per_program=args.members_per_program,
-        deleted_leads=args.deleted_leads,
-        static_lists=args.static_lists,
-        lead_columns=args.lead_columns,
-        data_start=args.data_start,
-        data_end=args.data_end,
-        status_refresh_seconds=args.status_refresh_seconds,
-        job_seconds=args.job_seconds,
-        records_per_second=args.records_per_second,
-        latency_seconds=args.latency_seconds,
-        max_calls_per_20s=args.max_calls_per_20s,
-        max_concurrent_calls=args.max_concurrent_calls,
+        seed=args.seed, leads=args.leads, activities=args.activities, programs=args.programs,
+        members_per_program=args.members_per_program, deleted_leads=args.deleted_leads,
+        static_lists=args.static_lists, lead_columns=args.lead_columns,
+        data_start=args.data_start, data_end=args.data_end,
+        status_refresh_seconds=args.status_refresh_seconds, job_seconds=args.job_seconds,
+        records_per_second=args.records_per_second, latency_seconds=args.latency_seconds,
+        max_calls_per_20s=args.max_calls_per_20s, max_concurrent_calls=args.max_concurrent_calls,
         token_ttl_seconds=args.token_ttl_seconds,
         daily_quota_bytes=int(args.daily_quota_mb * MIB),
         updated_at_filter_supported=not args.no_updated_at_filter,
@@ -130,9 +82,7 @@ def config_from_args(args: argparse.Namespace) -> SandboxConfig:
         custom_object_access=not args.no_custom_object_access,
         custom_object_rows=args.custom_object_rows,
         usage_endpoint=args.usage_endpoint,
-        host=args.host,
-        port=args.port,
-        workdir=args.workdir,
+        host=args.host, port=args.port, workdir=args.workdir,
     )
 
 

@@ -50,9 +50,7 @@ class Dataset:
         self._generate_leads(rng, config.leads, config.deleted_leads)
         self.activities = ActivityTable(build_variants(rng))
         self.activities.append_many(
-            rng,
-            self.timeline.draw(rng, config.activities),
-            FIRST_ACTIVITY_GUID,
+            rng, self.timeline.draw(rng, config.activities), FIRST_ACTIVITY_GUID,
             self._lead_picker(rng),
         )
         self.folders = build_folders(rng, self.start, self.end)
@@ -85,9 +83,8 @@ class Dataset:
             if index in deleted_positions:
                 deletions.append((rng.randint(created_at, self.end), lead_id))
                 continue
-            self.leads.append(
-                lead_id, created_at, self._updated_after(rng, created_at), rng.getrandbits(62)
-            )
+            self.leads.append(lead_id, created_at, self._updated_after(rng, created_at),
+                              rng.getrandbits(62))
         deletions.sort()
         for offset, (deleted_at, lead_id) in enumerate(deletions):
             name = f"{rng.choice(WORDS)}, {rng.choice(WORDS)}"
@@ -101,7 +98,7 @@ class Dataset:
         if roll < 0.35:
             return created  # never changed since creation
         if roll < 0.45:
-            later_edges = self._edges[bisect.bisect_left(self._edges, created) :]
+            later_edges = self._edges[bisect.bisect_left(self._edges, created):]
             if later_edges:
                 return rng.choice(later_edges)  # changed right at a window edge
         return created + int(rng.random() * (self.end - created + 1))
@@ -133,14 +130,8 @@ class Dataset:
 
     # ----------------------------------------------------------------- mutation
     def mutate(
-        self,
-        *,
-        new_leads: int,
-        updated_leads: int,
-        new_activities: int,
-        updated_members: int,
-        earliest: int,
-        latest: int,
+        self, *, new_leads: int, updated_leads: int, new_activities: int, updated_members: int,
+        earliest: int, latest: int,
     ) -> dict[str, list[Any]]:
         """Add and change records with timestamps in [earliest, latest] (after all existing data).
 

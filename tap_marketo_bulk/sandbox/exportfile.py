@@ -104,7 +104,6 @@ def _row_builder(
     """row position -> the row's cells, quoted."""
     if spec.object_path.startswith(CUSTOM_OBJECT_PREFIX):
         return custom_object_row_builder(spec, data, quote)
-
     def cell(value: Any) -> str:
         return quote(format_cell(value, digit_booleans=digit_booleans))
 
@@ -147,12 +146,10 @@ def _activity_row_builder(
         "activityDate": lambda pos: iso(table.dates[pos]),
         "activityTypeId": lambda pos: str(table.type_ids[pos]),
         "campaignId": lambda pos: str(table.campaigns[pos]) if table.campaigns[pos] else "null",
-        "primaryAttributeValueId": lambda pos: variant_texts[table.type_ids[pos]][
-            table.variant_index[pos]
-        ][0],
-        "primaryAttributeValue": lambda pos: variant_texts[table.type_ids[pos]][
-            table.variant_index[pos]
-        ][1],
+        "primaryAttributeValueId":
+            lambda pos: variant_texts[table.type_ids[pos]][table.variant_index[pos]][0],
+        "primaryAttributeValue":
+            lambda pos: variant_texts[table.type_ids[pos]][table.variant_index[pos]][1],
         "attributes": lambda pos: variant_texts[table.type_ids[pos]][table.variant_index[pos]][2],
         "actionResult": lambda pos: results[table.results[pos]],
     }

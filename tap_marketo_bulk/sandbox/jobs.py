@@ -52,17 +52,10 @@ class Job:
 
     def live_status(self) -> dict[str, Any]:
         """The status object as of now; unset fields are absent, never null."""
-        body: dict[str, Any] = {
-            "exportId": self.export_id,
-            "format": self.spec.format,
-            "status": self.status,
-            "createdAt": iso(int(self.created_at)),
-        }
-        for key, stamp in (
-            ("queuedAt", self.queued_at),
-            ("startedAt", self.started_at),
-            ("finishedAt", self.finished_at),
-        ):
+        body: dict[str, Any] = {"exportId": self.export_id, "format": self.spec.format,
+                                "status": self.status, "createdAt": iso(int(self.created_at))}
+        for key, stamp in (("queuedAt", self.queued_at), ("startedAt", self.started_at),
+                           ("finishedAt", self.finished_at)):
             if stamp is not None:
                 body[key] = iso(int(stamp))
         if self.status == "Completed" and self.file is not None:
@@ -80,34 +73,21 @@ class Job:
     def public(self) -> dict[str, Any]:
         """The job as stats report it."""
         return {
-            "export_id": self.export_id,
-            "client_id": self.client_id,
-            "object": self.spec.object_path,
-            "filter": self.spec.filter,
-            "filter_key": self.spec.filter_key,
-            "fields": list(self.spec.fields),
-            "format": self.spec.format,
-            "created_at": self.created_at,
-            "queued_at": self.queued_at,
-            "started_at": self.started_at,
-            "finished_at": self.finished_at,
-            "status": self.status,
+            "export_id": self.export_id, "client_id": self.client_id,
+            "object": self.spec.object_path, "filter": self.spec.filter,
+            "filter_key": self.spec.filter_key, "fields": list(self.spec.fields),
+            "format": self.spec.format, "created_at": self.created_at,
+            "queued_at": self.queued_at, "started_at": self.started_at,
+            "finished_at": self.finished_at, "status": self.status,
             "records": self.file.records if self.file else None,
             "bytes": self.file.size if self.file and self.status == "Completed" else 0,
-            "polls": self.polls,
-            "min_poll_interval": self.min_poll_interval,
+            "polls": self.polls, "min_poll_interval": self.min_poll_interval,
         }
 
 
 class JobQueue:
-    def __init__(
-        self,
-        data: Dataset,
-        config: SandboxConfig,
-        faults: Faults,
-        stats: StatsRecorder,
-        workdir: Path,
-    ) -> None:
+    def __init__(self, data: Dataset, config: SandboxConfig, faults: Faults,
+                 stats: StatsRecorder, workdir: Path) -> None:
         self._data, self._config, self._faults, self._stats = data, config, faults, stats
         self._workdir = workdir
         self._cond = threading.Condition()
@@ -163,17 +143,12 @@ class JobQueue:
             if job.status in ACTIVE:
                 raise ApiError("1029", "Job already queued")
             if job.status != "Created":
-                raise ApiError(
-                    "1003", f"Job status is '{job.status}', only a Created job can be enqueued"
-                )
+                raise ApiError("1003", f"Job status is '{job.status}', only a Created job can "
+                                       "be enqueued")
             self._quota_check()
             faults = self._faults
-            occupied = (
-                len(self._queued)
-                + len(self._processing)
-                + faults.foreign_queued
-                + faults.foreign_processing
-            )
+            occupied = (len(self._queued) + len(self._processing)
+                        + faults.foreign_queued + faults.foreign_processing)
             if faults.take("queue_full") or occupied >= self._config.max_queued_jobs:
                 raise ApiError("1029", "Too many jobs in queue")
             job.status, job.queued_at = "Queued", time.time()
@@ -213,12 +188,8 @@ class JobQueue:
             self._cond.notify_all()
             return dict(job.snapshot)
 
-    def list_jobs(
-        self,
-        client_id: str,
-        object_path: str,
-        statuses: set[str] | None,
-    ) -> list[dict[str, Any]]:
+    def list_jobs(self, client_id: str, object_path: str, statuses: set[str] | None,
+                  ) -> list[dict[str, Any]]:
         """The caller's jobs of one object type (all are younger than 7 days), oldest first."""
         now = time.monotonic()
         with self._cond:
@@ -236,13 +207,8 @@ class JobQueue:
         """The file of a Completed job of the caller; KeyError (-> 404) otherwise."""
         with self._cond:
             job = self._jobs.get(export_id)
-            if (
-                job is None
-                or job.client_id != client_id
-                or job.spec.object_path != object_path
-                or job.status != "Completed"
-                or job.file is None
-            ):
+            if (job is None or job.client_id != client_id or job.spec.object_path != object_path
+                    or job.status != "Completed" or job.file is None):
                 raise KeyError(export_id)
             return job.file
 
@@ -298,12 +264,8 @@ class JobQueue:
             if job.will_fail:
                 job.due = now + self._config.job_seconds  # no file is written for a failure
             else:
-                threading.Thread(
-                    target=self._build,
-                    args=(job, now),
-                    daemon=True,
-                    name=f"sandbox-export-{job.export_id[:8]}",
-                ).start()
+                threading.Thread(target=self._build, args=(job, now), daemon=True,
+                                 name=f"sandbox-export-{job.export_id[:8]}").start()
             self._record_levels()
 
     def _build(self, job: Job, started: float) -> None:
@@ -311,13 +273,8 @@ class JobQueue:
         try:
             with self._data.lock:  # a consistent view even if mutate() is called meanwhile
                 rows = select_rows(job.spec, self._data)
-                export = write_export(
-                    job.spec,
-                    self._data,
-                    rows,
-                    path,
-                    digit_booleans=self._config.legacy_member_booleans,
-                )
+                export = write_export(job.spec, self._data, rows, path,
+                                      digit_booleans=self._config.legacy_member_booleans)
         except Exception as exc:  # e.g. the sandbox stopped and removed its workdir
             with self._cond:
                 job.will_fail = True

@@ -78,29 +78,24 @@ def build_programs(
         if index % 4 == 1:
             name += ", " + rng.choice(TRICKY_STRINGS[:8])  # names with commas and quotes
         program_type = CHANNELS[channel][0]
-        programs.append(
-            {
-                "id": program_id,
-                "name": name,
-                "description": rng.choice(("", "Quarterly campaign", *MULTILINE_STRINGS[:2])),
-                "createdAt": asset_time(created),
-                "updatedAt": asset_time(updated),
-                "url": f"https://app-sj01.marketo.com/#PG{program_id}A1",
-                "type": program_type,
-                "channel": channel,
-                "folder": {"type": "Folder", "value": folder["id"], "folderName": folder["name"]},
-                "status": "" if program_type in ("Default", "Event") else rng.choice(("on", "off")),
-                "workspace": "Default",
-            }
-        )
+        programs.append({
+            "id": program_id,
+            "name": name,
+            "description": rng.choice(("", "Quarterly campaign", *MULTILINE_STRINGS[:2])),
+            "createdAt": asset_time(created),
+            "updatedAt": asset_time(updated),
+            "url": f"https://app-sj01.marketo.com/#PG{program_id}A1",
+            "type": program_type,
+            "channel": channel,
+            "folder": {"type": "Folder", "value": folder["id"], "folderName": folder["name"]},
+            "status": "" if program_type in ("Default", "Event") else rng.choice(("on", "off")),
+            "workspace": "Default",
+        })
     return programs
 
 
 def build_members(
-    rng: random.Random,
-    programs: list[dict[str, Any]],
-    leads: LeadTable,
-    per_program: int,
+    rng: random.Random, programs: list[dict[str, Any]], leads: LeadTable, per_program: int,
     timeline: Timeline,
 ) -> list[dict[str, Any]]:
     """Program memberships, typed as a tap emits them (all describe fields)."""
@@ -158,18 +153,16 @@ def build_static_lists(
         created = rng.randint(span[0], span[1])
         size = min(len(leads), rng.randint(5, 300))
         member_ids = sorted(leads.ids[pos] for pos in rng.sample(range(len(leads)), size))
-        lists.append(
-            {
-                "id": 2001 + index,
-                "name": f"List {index + 1} {rng.choice(WORDS)}",
-                "description": "Static list",
-                "programName": None,
-                "workspaceName": "Default",
-                "createdAt": iso(created),
-                "updatedAt": iso(rng.randint(created, span[1])),
-                "leadIds": member_ids,
-            }
-        )
+        lists.append({
+            "id": 2001 + index,
+            "name": f"List {index + 1} {rng.choice(WORDS)}",
+            "description": "Static list",
+            "programName": None,
+            "workspaceName": "Default",
+            "createdAt": iso(created),
+            "updatedAt": iso(rng.randint(created, span[1])),
+            "leadIds": member_ids,
+        })
     return lists
 
 

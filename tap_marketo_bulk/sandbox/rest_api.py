@@ -62,10 +62,8 @@ def identity(request: Request, tokens: TokenStore) -> Reply:
     if request.method == "POST" and request.body:
         params.update(parse_qsl(request.body.decode("utf-8", "replace")))
     if params.get("grant_type") != "client_credentials":
-        return Reply(
-            400,
-            {"error": "invalid_request", "error_description": "Missing or unsupported grant_type"},
-        )
+        return Reply(400, {"error": "invalid_request",
+                           "error_description": "Missing or unsupported grant_type"})
     issued = tokens.issue(params.get("client_id", ""), params.get("client_secret", ""))
     if issued is None:
         return Reply(401, {"error": "unauthorized", "error_description": "Bad client credentials"})
@@ -95,47 +93,33 @@ class RestEndpoints:
 
     def describe_leads(self, request: Request) -> dict[str, Any]:
         fields = [f.describe() for f in self._data.lead_fields]
-        return success(
-            [{"name": "API Lead", "searchableFields": [["email"], ["id"]], "fields": fields}]
-        )
+        return success([{"name": "API Lead", "searchableFields": [["email"], ["id"]],
+                         "fields": fields}])
 
     def describe_leads_legacy(self, request: Request) -> dict[str, Any]:
         result = []
         for index, spec in enumerate(self._data.lead_fields, start=1):
-            entry: dict[str, Any] = {
-                "id": index,
-                "displayName": spec.display_name or spec.name,
-                "dataType": spec.data_type,
-            }
+            entry: dict[str, Any] = {"id": index, "displayName": spec.display_name or spec.name,
+                                     "dataType": spec.data_type}
             if spec.length is not None:
                 entry["length"] = spec.length
             entry["rest"] = {"name": spec.name, "readOnly": not spec.updateable}
-            entry["soap"] = {
-                "name": spec.name[:1].upper() + spec.name[1:],
-                "readOnly": not spec.updateable,
-            }
+            entry["soap"] = {"name": spec.name[:1].upper() + spec.name[1:],
+                             "readOnly": not spec.updateable}
             result.append(entry)
         return success(result)
 
     def describe_members(self, request: Request) -> dict[str, Any]:
-        return success(
-            [
-                {
-                    "name": "API Program Membership",
-                    "description": "Map for API program membership fields",
-                    "createdAt": "2021-03-20T01:30:05Z",
-                    "updatedAt": "2021-03-20T01:30:05Z",
-                    "dedupeFields": ["leadId", "programId"],
-                    "searchableFields": [
-                        ["leadId"],
-                        ["myCustomField"],
-                        ["reachedSuccess"],
-                        ["statusName"],
-                    ],
-                    "fields": [f.describe() for f in MEMBER_FIELDS],
-                }
-            ]
-        )
+        return success([{
+            "name": "API Program Membership",
+            "description": "Map for API program membership fields",
+            "createdAt": "2021-03-20T01:30:05Z",
+            "updatedAt": "2021-03-20T01:30:05Z",
+            "dedupeFields": ["leadId", "programId"],
+            "searchableFields": [["leadId"], ["myCustomField"], ["reachedSuccess"],
+                                 ["statusName"]],
+            "fields": [f.describe() for f in MEMBER_FIELDS],
+        }])
 
     def activity_types(self, request: Request) -> dict[str, Any]:
         return success([dict(t) for t in ACTIVITY_TYPES])
@@ -156,18 +140,15 @@ class RestEndpoints:
 
     def programs(self, request: Request) -> dict[str, Any]:
         items = list(self._data.programs)
-        for bound, keep in (
-            ("earliestUpdatedAt", lambda u, b: u >= b),
-            ("latestUpdatedAt", lambda u, b: u <= b),
-        ):
+        for bound, keep in (("earliestUpdatedAt", lambda u, b: u >= b),
+                            ("latestUpdatedAt", lambda u, b: u <= b)):
             if request.query.get(bound):
                 try:
                     limit = lenient_time(request.query[bound])
                 except ValueError as exc:
                     raise ApiError("1003", f"Invalid value for {bound}") from exc
-                items = [
-                    p for p in items if keep(parse_utc(p["updatedAt"].removesuffix("+0000")), limit)
-                ]
+                items = [p for p in items
+                         if keep(parse_utc(p["updatedAt"].removesuffix("+0000")), limit)]
         filter_type = request.query.get("filterType")
         if filter_type:
             values = set(request.query.get("filterValues", "").split(","))
@@ -212,11 +193,8 @@ class RestEndpoints:
 
     def lists(self, request: Request) -> dict[str, Any]:
         batch = int_param(request, "batchSize", MAX_BATCH, MAX_BATCH) or MAX_BATCH
-        offset = (
-            decode_token(request.query["nextPageToken"], 1)[0]
-            if request.query.get("nextPageToken")
-            else 0
-        )
+        offset = decode_token(request.query["nextPageToken"], 1)[0] if request.query.get(
+            "nextPageToken") else 0
         items = [{k: v for k, v in s.items() if k != "leadIds"} for s in self._data.static_lists]
         if request.query.get("id"):
             wanted = set(request.query["id"].split(","))

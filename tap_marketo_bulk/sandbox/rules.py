@@ -27,28 +27,12 @@ from .timeutil import TimestampError, iso, parse_filter_datetime
 from .values import DELIMITERS
 
 OBJECTS = ("leads", "activities", "program/members")
-LEAD_FILTERS = (
-    "createdAt",
-    "updatedAt",
-    "staticListId",
-    "staticListName",
-    "smartListId",
-    "smartListName",
-)
-ACTIVITY_FILTERS = (
-    "createdAt",
-    "activityTypeIds",
-    "primaryAttributeValueIds",
-    "primaryAttributeValues",
-)
-MEMBER_FILTERS = (
-    "programId",
-    "programIds",
-    "updatedAt",
-    "isExhausted",
-    "nurtureCadence",
-    "statusNames",
-)
+LEAD_FILTERS = ("createdAt", "updatedAt", "staticListId", "staticListName", "smartListId",
+                "smartListName")
+ACTIVITY_FILTERS = ("createdAt", "activityTypeIds", "primaryAttributeValueIds",
+                    "primaryAttributeValues")
+MEMBER_FILTERS = ("programId", "programIds", "updatedAt", "isExhausted", "nurtureCadence",
+                  "statusNames")
 MAX_PROGRAM_IDS = 10
 MAX_PRIMARY_VALUES = 50
 
@@ -101,10 +85,8 @@ def _date_range(name: str, value: Any) -> tuple[int, int]:
 
 
 def _int_list(name: str, value: Any, limit: int | None = None) -> tuple[int, ...]:
-    if (
-        not isinstance(value, list)
-        or not value
-        or not all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+    if not isinstance(value, list) or not value or not all(
+        isinstance(v, int) and not isinstance(v, bool) for v in value
     ):
         raise ApiError("1003", f"Invalid value for {name}: a non-empty array of integers")
     if limit is not None and len(value) > limit:
@@ -184,45 +166,31 @@ def _leads(body: dict[str, Any], data: Dataset, config: SandboxConfig) -> Export
     filter_ = _require_filter(body, LEAD_FILTERS)
     if len(filter_) != 1:
         raise ApiError("1003", "Exactly one filter type is required for a lead export")
-    ((kind, value),) = filter_.items()
+    (kind, value), = filter_.items()
     file_format, headers = _format_and_headers(body, fields)
-    common = {
-        "object_path": "leads",
-        "format": file_format,
-        "fields": fields,
-        "headers": headers,
-        "filter": filter_,
-    }
+    common = {"object_path": "leads", "format": file_format, "fields": fields,
+              "headers": headers, "filter": filter_}
     if kind in ("createdAt", "updatedAt"):
         if kind == "updatedAt" and not config.updated_at_filter_supported:
             raise _unsupported()
         start, end = _date_range(kind, value)
-        return ExportSpec(
-            **common, filter_key=window_key(start, end), date_field=kind, start=start, end=end
-        )
+        return ExportSpec(**common, filter_key=window_key(start, end), date_field=kind,
+                          start=start, end=end)
     if kind in ("smartListId", "smartListName"):
         if not config.smart_lists_supported:
             raise _unsupported()
-        smart = next(
-            (s for s in SMART_LISTS if s["id" if kind == "smartListId" else "name"] == value), None
-        )
+        smart = next((s for s in SMART_LISTS if s["id" if kind == "smartListId" else "name"]
+                      == value), None)
         if smart is None:
             raise ApiError("1003", f"Smart list not found: {value}")
-        return ExportSpec(
-            **common,
-            filter_key=window_key(None, None, f"smartListId={smart['id']}"),
-            smart_list_every=smart["every"],
-        )
-    static = data.static_list(
-        value if kind == "staticListId" else None, value if kind == "staticListName" else None
-    )
+        return ExportSpec(**common, filter_key=window_key(None, None, f"smartListId={smart['id']}"),
+                          smart_list_every=smart["every"])
+    static = data.static_list(value if kind == "staticListId" else None,
+                              value if kind == "staticListName" else None)
     if static is None:
         raise ApiError("1003", f"Static list not found: {value}")
-    return ExportSpec(
-        **common,
-        filter_key=window_key(None, None, f"staticListId={static['id']}"),
-        static_list_id=static["id"],
-    )
+    return ExportSpec(**common, filter_key=window_key(None, None, f"staticListId={static['id']}"),
+                      static_list_id=static["id"])
 
 
 def _activities(body: dict[str, Any]) -> ExportSpec:
@@ -238,39 +206,27 @@ def _activities(body: dict[str, Any]) -> ExportSpec:
             raise ApiError("1003", "Activity type id 37 (Delete Lead) is not supported")
     value_ids = values = None
     if "primaryAttributeValueIds" in filter_ and "primaryAttributeValues" in filter_:
-        raise ApiError(
-            "1003", "primaryAttributeValueIds and primaryAttributeValues cannot be used together"
-        )
+        raise ApiError("1003", "primaryAttributeValueIds and primaryAttributeValues cannot be "
+                               "used together")
     if "primaryAttributeValueIds" in filter_:
-        value_ids = _int_list(
-            "primaryAttributeValueIds", filter_["primaryAttributeValueIds"], MAX_PRIMARY_VALUES
-        )
+        value_ids = _int_list("primaryAttributeValueIds", filter_["primaryAttributeValueIds"],
+                              MAX_PRIMARY_VALUES)
     if "primaryAttributeValues" in filter_:
         raw = filter_["primaryAttributeValues"]
         if not isinstance(raw, list) or not raw or not all(isinstance(v, str) for v in raw):
             raise ApiError("1003", "Invalid value for primaryAttributeValues")
         if len(raw) > MAX_PRIMARY_VALUES:
-            raise ApiError(
-                "1003",
-                f"Too many values for primaryAttributeValues, maximum is {MAX_PRIMARY_VALUES}",
-            )
+            raise ApiError("1003", f"Too many values for primaryAttributeValues, maximum is "
+                                   f"{MAX_PRIMARY_VALUES}")
         values = tuple(raw)
     if (value_ids or values) and not type_ids:
         raise ApiError("1003", "activityTypeIds is required with primary attribute filters")
     file_format, headers = _format_and_headers(body, fields)
     types_key = f"activityTypeIds={','.join(map(str, type_ids))}" if type_ids else ""
     return ExportSpec(
-        object_path="activities",
-        format=file_format,
-        fields=fields,
-        headers=headers,
-        filter=filter_,
-        filter_key=window_key(start, end, types_key),
-        date_field="createdAt",
-        start=start,
-        end=end,
-        activity_type_ids=type_ids,
-        primary_value_ids=value_ids,
+        object_path="activities", format=file_format, fields=fields, headers=headers,
+        filter=filter_, filter_key=window_key(start, end, types_key), date_field="createdAt",
+        start=start, end=end, activity_type_ids=type_ids, primary_value_ids=value_ids,
         primary_values=values,
     )
 
@@ -316,19 +272,11 @@ def _members(body: dict[str, Any], data: Dataset, config: SandboxConfig) -> Expo
         raise ApiError("1003", "Invalid value for nurtureCadence")
     file_format, headers = _format_and_headers(body, fields)
     return ExportSpec(
-        object_path="program/members",
-        format=file_format,
-        fields=fields,
-        headers=headers,
-        filter=filter_,
-        filter_key=window_key(start, end, program_key),
-        date_field="updatedAt" if start is not None else None,
-        start=start,
-        end=end,
-        program_ids=program_ids,
-        status_names=tuple(status_names) if status_names else None,
-        is_exhausted=exhausted,
-        nurture_cadence=cadence,
+        object_path="program/members", format=file_format, fields=fields, headers=headers,
+        filter=filter_, filter_key=window_key(start, end, program_key),
+        date_field="updatedAt" if start is not None else None, start=start, end=end,
+        program_ids=program_ids, status_names=tuple(status_names) if status_names else None,
+        is_exhausted=exhausted, nurture_cadence=cadence,
     )
 
 

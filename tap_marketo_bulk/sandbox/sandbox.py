@@ -47,8 +47,7 @@ class Sandbox:
         self._stats = StatsRecorder()
         self._tokens = TokenStore(
             {self.client_id: self.client_secret, self.other_client_id: self.other_client_secret},
-            self.config,
-            self.faults,
+            self.config, self.faults,
         )
         self._server: SandboxHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -66,21 +65,14 @@ class Sandbox:
             workdir = self._own_workdir = Path(tempfile.mkdtemp(prefix="marketo-sandbox-"))
         self._queue = JobQueue(self._data, self.config, self.faults, self._stats, workdir)
         pipeline = ApiPipeline(
-            self.config,
-            self.faults,
-            self._tokens,
-            self._stats,
-            RestEndpoints(self._data),
+            self.config, self.faults, self._tokens, self._stats, RestEndpoints(self._data),
             BulkEndpoints(self._data, self.config, self.faults, self._queue, self._stats),
         )
         self._server = make_server(self.config.host, self.config.port, pipeline, self._stats)
         self._queue.start()
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="marketo-sandbox",
-            daemon=True,
-        )
+        self._thread = threading.Thread(target=self._server.serve_forever,
+                                        kwargs={"poll_interval": 0.05},
+                                        name="marketo-sandbox", daemon=True)
         self._thread.start()
         return self
 
@@ -101,12 +93,8 @@ class Sandbox:
     def __enter__(self) -> Sandbox:
         return self.start()
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 traceback: TracebackType | None) -> None:
         self.stop()
 
     # ------------------------------------------------------------------ addresses
@@ -145,15 +133,9 @@ class Sandbox:
         self.faults.expire_all_tokens_now()
 
     # ------------------------------------------------------------------ changes
-    def mutate(
-        self,
-        new_leads: int = 0,
-        updated_leads: int = 0,
-        new_activities: int = 0,
-        updated_members: int = 0,
-        *,
-        between: tuple[str, str] | None = None,
-    ) -> dict[str, list[Any]]:
+    def mutate(self, new_leads: int = 0, updated_leads: int = 0, new_activities: int = 0,
+               updated_members: int = 0, *, between: tuple[str, str] | None = None,
+               ) -> dict[str, list[Any]]:
         """New and changed records for an incremental run; `truth` follows.
 
         Timestamps fall after all existing data, after the last create.json call (so after
@@ -170,27 +152,19 @@ class Sandbox:
                 time.sleep(0.05)
             latest = int(time.time())
         return self._data.mutate(
-            new_leads=new_leads,
-            updated_leads=updated_leads,
-            new_activities=new_activities,
-            updated_members=updated_members,
-            earliest=earliest,
-            latest=latest,
+            new_leads=new_leads, updated_leads=updated_leads, new_activities=new_activities,
+            updated_members=updated_members, earliest=earliest, latest=latest,
         )
 
-    def mutate_custom_objects(
-        self, updated_rows: int, *, between: tuple[str, str]
-    ) -> dict[str, list[str]]:
+    def mutate_custom_objects(self, updated_rows: int, *, between: tuple[str, str]
+                              ) -> dict[str, list[str]]:
         """Change `updated_rows` rows of each lead-linked custom object, updatedAt in `between`
         (ISO start, end: after the data a tap already exported); their marketoGUIDs by object."""
         earliest, latest = parse_utc(between[0]), parse_utc(between[1])
         data = self._data
         with data.lock:
             changed = data.custom_objects.update(
-                random.Random(f"{self.config.seed}:custom-updates:{earliest}"),
-                updated_rows,
-                earliest,
-                latest,
-            )
+                random.Random(f"{self.config.seed}:custom-updates:{earliest}"), updated_rows,
+                earliest, latest)
             data.version += 1
         return changed

@@ -31,15 +31,8 @@ log = logging.getLogger(__name__)
 
 
 class ApiPipeline:
-    def __init__(
-        self,
-        config: SandboxConfig,
-        faults: Faults,
-        tokens: TokenStore,
-        stats: StatsRecorder,
-        rest: RestEndpoints,
-        bulk: BulkEndpoints,
-    ) -> None:
+    def __init__(self, config: SandboxConfig, faults: Faults, tokens: TokenStore,
+                 stats: StatsRecorder, rest: RestEndpoints, bulk: BulkEndpoints) -> None:
         self._config, self._faults, self._tokens, self._stats = config, faults, tokens, stats
         self._limiter = RateLimiter(config.max_calls_per_20s)
         self._gate = ConcurrencyGate(config.max_concurrent_calls)
@@ -83,8 +76,7 @@ class ApiPipeline:
         if request.path == USAGE_PATH and request.method == "GET" and self._config.usage_endpoint:
             return Reply(200, self._usage())
         endpoint = self._rest_routes.get(request.path) or match_route(
-            self._rest_routes, request.path
-        )
+            self._rest_routes, request.path)
         if request.path.startswith("/rest/asset/") and not self._config.asset_permission:
             raise ApiError("603", MESSAGES["603"])  # a role without Asset permissions
         if endpoint is not None and request.method == "GET":
@@ -94,14 +86,13 @@ class ApiPipeline:
             raise ApiError("610", MESSAGES["610"])
         return answer if isinstance(answer, Reply) else Reply(200, answer)
 
+
     def _usage(self) -> dict[str, Any]:
         """Marketo's Usage API answer for today: calls counted since the sandbox started (or
         reset_stats), this one included, the API user named by its client id."""
         total, per_client = self._stats.api_calls()
-        users = [
-            {"userId": f"{client_id}@sandbox.example", "count": count}
-            for client_id, count in sorted(per_client.items())
-        ]
+        users = [{"userId": f"{client_id}@sandbox.example", "count": count}
+                 for client_id, count in sorted(per_client.items())]
         day = marketo_day(time.time())
         return success([{"date": f"{day}T00:00:00Z", "total": total, "users": users}])
 
@@ -128,13 +119,8 @@ class SandboxRequestHandler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length > 0 else b""
-        request = Request(
-            method,
-            url.path,
-            dict(parse_qsl(url.query, keep_blank_values=True)),
-            {k.lower(): v for k, v in self.headers.items()},
-            body,
-        )
+        request = Request(method, url.path, dict(parse_qsl(url.query, keep_blank_values=True)),
+                          {k.lower(): v for k, v in self.headers.items()}, body)
         try:
             reply = self.pipeline.handle(request)
         except Exception:  # a sandbox bug must show as Marketo's "System error", not hang
@@ -215,15 +201,8 @@ class SandboxHTTPServer(ThreadingHTTPServer):
     request_queue_size = 128
 
 
-def make_server(
-    host: str,
-    port: int,
-    pipeline: ApiPipeline,
-    stats: StatsRecorder,
-) -> SandboxHTTPServer:
-    handler = type(
-        "BoundSandboxRequestHandler",
-        (SandboxRequestHandler,),
-        {"pipeline": pipeline, "stats": stats},
-    )
+def make_server(host: str, port: int, pipeline: ApiPipeline, stats: StatsRecorder,
+                ) -> SandboxHTTPServer:
+    handler = type("BoundSandboxRequestHandler", (SandboxRequestHandler,),
+                   {"pipeline": pipeline, "stats": stats})
     return SandboxHTTPServer((host, port), handler)

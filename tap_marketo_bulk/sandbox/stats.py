@@ -104,7 +104,8 @@ class StatsRecorder:
                 total_processing += processing
                 total_active += active
             instance = self._instance
-            instance.max_processing_at_once = max(instance.max_processing_at_once, total_processing)
+            instance.max_processing_at_once = max(instance.max_processing_at_once,
+                                                  total_processing)
             instance.max_queued_plus_processing_at_once = max(
                 instance.max_queued_plus_processing_at_once, total_active
             )
@@ -123,9 +124,7 @@ class StatsRecorder:
             per_client = clients.get(job["client_id"])
             if per_client is None:
                 per_client = clients[job["client_id"]] = {
-                    **_ClientCounters().public(),
-                    "jobs": [],
-                    "exports_per_window": Counter(),
+                    **_ClientCounters().public(), "jobs": [], "exports_per_window": Counter()
                 }
             per_client["jobs"].append(job)
             if job["status"] == "Completed":

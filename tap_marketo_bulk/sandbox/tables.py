@@ -65,9 +65,8 @@ class LeadTable:
             if spec.exportable and spec.name not in DERIVED_LEAD_FIELDS:
                 pools[spec.name] = make_pool(rng, spec.data_type, POOL_SIZE, span)
         local_parts = ("info", "a.b+tag", "First.Last", "x")
-        locals_ = [
-            None if rng.random() < 0.05 else rng.choice(local_parts) for _ in range(POOL_SIZE)
-        ]
+        locals_ = [None if rng.random() < 0.05 else rng.choice(local_parts)
+                   for _ in range(POOL_SIZE)]
         return cls(list(fields), pools, salts, locals_)
 
     def append(self, lead_id: int, created: int, updated: int, seed: int) -> None:

@@ -39,13 +39,8 @@ def parse_filter_datetime(value: object) -> int:
         tz = dt.timezone(sign * dt.timedelta(hours=int(digits[:2]), minutes=int(digits[2:])))
     try:
         moment = dt.datetime(
-            int(year),
-            int(month),
-            int(day),
-            int(hour or 0),
-            int(minute or 0),
-            int(second or 0),
-            tzinfo=tz,
+            int(year), int(month), int(day),
+            int(hour or 0), int(minute or 0), int(second or 0), tzinfo=tz,
         )
     except ValueError as exc:
         raise TimestampError(f"Invalid date time value '{value}'") from exc

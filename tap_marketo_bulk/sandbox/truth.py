@@ -81,10 +81,8 @@ class GroundTruth(AssetTruth):
         def build() -> list[dict[str, Any]]:
             types = {f.name: f.data_type for f in MEMBER_FIELDS}
             rows = [
-                {
-                    name: documented_value(kind, format_cell(member[name]))
-                    for name, kind in types.items()
-                }
+                {name: documented_value(kind, format_cell(member[name]))
+                 for name, kind in types.items()}
                 for member in self._data.members
             ]
             rows.sort(key=lambda row: (row["programId"], row["leadId"]))

@@ -63,34 +63,9 @@ MULTILINE_STRINGS: tuple[str, ...] = (
     "mixed\r\n\u2028all\x00kinds",
 )
 WORDS: tuple[str, ...] = (
-    "Acme",
-    "Globex",
-    "Initech",
-    "Umbrella",
-    "Hooli",
-    "Stark",
-    "Wayne",
-    "Wonka",
-    "Tyrell",
-    "Cyberdyne",
-    "Aperture",
-    "Soylent",
-    "Vandelay",
-    "Massive",
-    "Dynamic",
-    "Oceanic",
-    "Pied Piper",
-    "Anna",
-    "Bob",
-    "Chloé",
-    "Dmitri",
-    "Eve",
-    "François",
-    "Grace",
-    "Hiro",
-    "Ingrid",
-    "José",
-    "Zoë",
+    "Acme", "Globex", "Initech", "Umbrella", "Hooli", "Stark", "Wayne", "Wonka", "Tyrell",
+    "Cyberdyne", "Aperture", "Soylent", "Vandelay", "Massive", "Dynamic", "Oceanic", "Pied Piper",
+    "Anna", "Bob", "Chloé", "Dmitri", "Eve", "François", "Grace", "Hiro", "Ingrid", "José", "Zoë",
 )
 DOMAINS: tuple[str, ...] = ("example.com", "example.org", "mail.example.net", "例え.jp")
 EMAIL_LOCALS: tuple[str, ...] = ("info", "a.b+tag", "First.Last")
@@ -202,14 +177,8 @@ GENERATORS: dict[str, Callable[[random.Random, tuple[int, int]], Any]] = {
     "textarea": lambda rng, span: _string_value(rng, multiline=True),
     "email": lambda rng, span: f"{rng.choice(EMAIL_LOCALS)}@{rng.choice(DOMAINS)}",
     "phone": lambda rng, span: rng.choice(
-        (
-            "+1 (555) 010-{:04d}",
-            "+44 20 7946 {:04d}",
-            "555.010.{:04d} x12",
-            "+81-3-5555-{:04d}",
-            "0044 20 7946 {:04d}",
-            "0{:04d}",
-        )
+        ("+1 (555) 010-{:04d}", "+44 20 7946 {:04d}", "555.010.{:04d} x12", "+81-3-5555-{:04d}",
+         "0044 20 7946 {:04d}", "0{:04d}")
     ).format(rng.randint(0, 9999)),
     "url": lambda rng, span: rng.choice(
         ("https://example.com/p?a=1&b={}", "http://例え.jp/パス/{}", "https://example.com/a,b/{}")

@@ -134,17 +134,12 @@ class PostgresServer:
                 account,
                 [
                     str(bin_dir / "initdb"),
-                    "--pgdata",
-                    str(data_dir),
-                    "--username",
-                    self.user,
-                    "--auth",
-                    "trust",
-                    "--encoding",
-                    "UTF8",
+                    "--pgdata", str(data_dir),
+                    "--username", self.user,
+                    "--auth", "trust",
+                    "--encoding", "UTF8",
                     # C locale: independent of the machine's locales (a fresh image may have none).
-                    "--locale",
-                    "C",
+                    "--locale", "C",
                     "--no-sync",
                 ],
             )
@@ -184,24 +179,16 @@ class PostgresServer:
             self.process = subprocess.Popen(
                 [
                     str(bin_dir / "postgres"),
-                    "-D",
-                    str(data_dir),
-                    "-h",
-                    self.host,
-                    "-p",
-                    str(self.port),
+                    "-D", str(data_dir),
+                    "-h", self.host,
+                    "-p", str(self.port),
                     # Socket in our temp dir: /var/run/postgresql may not exist or be writable.
-                    "-k",
-                    str(self.base_dir),
+                    "-k", str(self.base_dir),
                     # Durability is worthless for a throwaway database; speed is not.
-                    "-c",
-                    "fsync=off",
-                    "-c",
-                    "synchronous_commit=off",
-                    "-c",
-                    "full_page_writes=off",
-                    "-c",
-                    "max_connections=40",
+                    "-c", "fsync=off",
+                    "-c", "synchronous_commit=off",
+                    "-c", "full_page_writes=off",
+                    "-c", "max_connections=40",
                 ],
                 cwd=self.base_dir,
                 stdin=subprocess.DEVNULL,
@@ -220,24 +207,11 @@ class PostgresServer:
                 self.process = None
                 return False
             if pg_isready.is_file():
-                ready = (
-                    subprocess.run(
-                        [
-                            str(pg_isready),
-                            "-h",
-                            self.host,
-                            "-p",
-                            str(self.port),
-                            "-U",
-                            self.user,
-                            "-d",
-                            "postgres",
-                            "-q",
-                        ],
-                        check=False,
-                    ).returncode
-                    == 0
-                )
+                ready = subprocess.run(
+                    [str(pg_isready), "-h", self.host, "-p", str(self.port), "-U", self.user,
+                     "-d", "postgres", "-q"],
+                    check=False,
+                ).returncode == 0
             else:
                 ready = _port_open(self.host, self.port)
             if ready:
@@ -250,16 +224,8 @@ class PostgresServer:
         if self.database == "postgres":
             return
         result = subprocess.run(
-            [
-                str(bin_dir / "createdb"),
-                "-h",
-                self.host,
-                "-p",
-                str(self.port),
-                "-U",
-                self.user,
-                self.database,
-            ],
+            [str(bin_dir / "createdb"), "-h", self.host, "-p", str(self.port), "-U", self.user,
+             self.database],
             capture_output=True,
             text=True,
             check=False,

@@ -16,15 +16,9 @@ from tests.e2e.harness import tap_config
 
 _SANDBOX = Sandbox(
     SandboxConfig(
-        seed=11,
-        leads=200,
-        activities=600,
-        programs=3,
-        members_per_program=10,
-        status_refresh_seconds=0.02,
-        max_calls_per_20s=100_000,
-        data_start="2024-01-01T00:00:00Z",
-        data_end="2024-04-30T23:59:59Z",
+        seed=11, leads=200, activities=600, programs=3, members_per_program=10,
+        status_refresh_seconds=0.02, max_calls_per_20s=100_000,
+        data_start="2024-01-01T00:00:00Z", data_end="2024-04-30T23:59:59Z",
     )
 ).start()
 atexit.register(_SANDBOX.stop)

@@ -84,14 +84,8 @@ def run_with_sandbox(spec: Mapping[str, Any]) -> dict[str, Any]:
         with open(spec["log"], "w") as log:
             try:
                 returncode = subprocess.run(
-                    spec["argv"],
-                    cwd=spec["cwd"],
-                    env=env,
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    timeout=RUN_TIMEOUT,
-                    check=False,
+                    spec["argv"], cwd=spec["cwd"], env=env, stdin=subprocess.DEVNULL,
+                    stdout=log, stderr=subprocess.STDOUT, timeout=RUN_TIMEOUT, check=False,
                 ).returncode
             except subprocess.TimeoutExpired:
                 returncode = -1
@@ -130,9 +124,7 @@ def namespace_prefix() -> list[str] | None:
         # The probe also raises `lo` inside: a namespace we can't bring loopback up in is useless.
         probe = subprocess.run(
             [unshare, *option, "--", sys.executable, str(Path(__file__).resolve()), "--probe"],
-            capture_output=True,
-            check=False,
-            timeout=60,
+            capture_output=True, check=False, timeout=60,
         )
         if probe.returncode == 0:
             return [unshare, *option, "--"]
@@ -159,24 +151,13 @@ def test_meltano_dev_run_to_jsonl_loopback_only(
     if prefix is None:
         # No namespace: make any non-loopback HTTP(S) request fail fast instead.
         dead = "http://127.0.0.1:9"
-        env.update(
-            HTTP_PROXY=dead,
-            HTTPS_PROXY=dead,
-            http_proxy=dead,
-            https_proxy=dead,
-            NO_PROXY="127.0.0.1,localhost",
-            no_proxy="127.0.0.1,localhost",
-        )
+        env.update(HTTP_PROXY=dead, HTTPS_PROXY=dead, http_proxy=dead, https_proxy=dead,
+                   NO_PROXY="127.0.0.1,localhost", no_proxy="127.0.0.1,localhost")
     spec = {
         "sandbox": SANDBOX,
         "env": env,
-        "argv": [
-            meltano_project.meltano,
-            "--environment=dev",
-            "run",
-            "tap-marketo-bulk",
-            "target-jsonl",
-        ],
+        "argv": [meltano_project.meltano, "--environment=dev", "run", "tap-marketo-bulk",
+                 "target-jsonl"],
         "cwd": str(meltano_project.root),
         "log": str(tmp_path / "meltano.log"),
         "result": str(tmp_path / "result.json"),
@@ -189,17 +170,9 @@ def test_meltano_dev_run_to_jsonl_loopback_only(
     repo_root = Path(__file__).resolve().parents[2]
     child_env = {**os.environ, "PYTHONPATH": str(repo_root)}
     subprocess.run(
-        [
-            *(prefix or []),
-            sys.executable,
-            str(Path(__file__).resolve()),
-            "--inside",
-            str(spec_path),
-        ],
-        env=child_env,
-        check=True,
-        timeout=RUN_TIMEOUT + 60,
-        stdin=subprocess.DEVNULL,
+        [*(prefix or []), sys.executable, str(Path(__file__).resolve()), "--inside",
+         str(spec_path)],
+        env=child_env, check=True, timeout=RUN_TIMEOUT + 60, stdin=subprocess.DEVNULL,
     )
     result = json.loads((tmp_path / "result.json").read_text())
     log = (tmp_path / "meltano.log").read_text(errors="replace")
@@ -225,10 +198,8 @@ def test_meltano_dev_run_to_jsonl_loopback_only(
                 f" in the sandbox; missing {sorted(expected - set(keys))[:5]}"
             )
     assert not problems, "\n".join(problems)
-    print(
-        f"meltano run to target-jsonl: {result['seconds']:.1f} s"
-        f" ({'network namespace' if prefix else 'dead proxy'})"
-    )
+    print(f"meltano run to target-jsonl: {result['seconds']:.1f} s"
+          f" ({'network namespace' if prefix else 'dead proxy'})")
 
 
 if __name__ == "__main__":

@@ -16,9 +16,8 @@ TERMINAL = ("Completed", "Failed", "Cancelled")
 
 
 class MarketoHttp:
-    def __init__(
-        self, sb: Sandbox, client_id: str | None = None, client_secret: str | None = None
-    ) -> None:
+    def __init__(self, sb: Sandbox, client_id: str | None = None,
+                 client_secret: str | None = None) -> None:
         self.base = sb.base_url
         self.client_id = client_id or sb.client_id
         self.client_secret = client_secret or sb.client_secret
@@ -26,12 +25,8 @@ class MarketoHttp:
         self.authenticate()
 
     def identity(self, **overrides: str) -> requests.Response:
-        params = {
-            "grant_type": "client_credentials",
-            "client_id": self.client_id,
-            "client_secret": self.client_secret,
-            **overrides,
-        }
+        params = {"grant_type": "client_credentials", "client_id": self.client_id,
+                  "client_secret": self.client_secret, **overrides}
         return self.session.get(self.base + "/identity/oauth/token", params=params, timeout=10)
 
     def authenticate(self) -> str:
@@ -72,9 +67,8 @@ class MarketoHttp:
             time.sleep(0.02)
 
     def file(self, obj: str, export_id: str, **headers: str) -> requests.Response:
-        return self.session.get(
-            self.base + f"/bulk/v1/{obj}/export/{export_id}/file.json", headers=headers, timeout=10
-        )
+        return self.session.get(self.base + f"/bulk/v1/{obj}/export/{export_id}/file.json",
+                                headers=headers, timeout=10)
 
     def export(self, obj: str, body: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
         """create, enqueue, wait, download: (final status object, file bytes)."""
@@ -97,12 +91,8 @@ def error_code(answer: dict[str, Any]) -> str:
 
 
 COERCE = {
-    "integer": int,
-    "score": int,
-    "reference": str,
-    "percent": float,
-    "float": float,
-    "currency": float,
+    "integer": int, "score": int, "reference": str,
+    "percent": float, "float": float, "currency": float,
     "boolean": {"true": True, "false": False, "1": True, "0": False}.__getitem__,
     "json": json.loads,
 }

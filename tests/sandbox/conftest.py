@@ -9,14 +9,8 @@ from tap_marketo_bulk.sandbox import Sandbox, SandboxConfig
 
 from .client import MarketoHttp
 
-SMALL = {
-    "seed": 7,
-    "leads": 600,
-    "activities": 3000,
-    "programs": 6,
-    "members_per_program": 20,
-    "status_refresh_seconds": 0.02,
-}
+SMALL = {"seed": 7, "leads": 600, "activities": 3000, "programs": 6, "members_per_program": 20,
+         "status_refresh_seconds": 0.02}
 
 
 @pytest.fixture

@@ -14,34 +14,19 @@ DESCRIBE = "/rest/v1/leads/describe2.json"
 
 
 def test_bad_credentials_answer_401_oauth_body(sb: Sandbox) -> None:
-    response = requests.get(
-        sb.base_url + "/identity/oauth/token",
-        timeout=5,
-        params={
-            "grant_type": "client_credentials",
-            "client_id": sb.client_id,
-            "client_secret": "wrong",
-        },
-    )
+    response = requests.get(sb.base_url + "/identity/oauth/token", timeout=5, params={
+        "grant_type": "client_credentials", "client_id": sb.client_id, "client_secret": "wrong"})
     assert response.status_code == 401
-    assert response.json() == {
-        "error": "unauthorized",
-        "error_description": "Bad client credentials",
-    }
+    assert response.json() == {"error": "unauthorized",
+                               "error_description": "Bad client credentials"}
 
 
 def test_same_token_until_expiry_with_remaining_lifetime(api: MarketoHttp, sb: Sandbox) -> None:
     first = api.identity().json()
     assert first["token_type"] == "bearer" and first["expires_in"] == 3599
-    post = requests.post(
-        sb.base_url + "/identity/oauth/token",
-        timeout=5,
-        data={
-            "grant_type": "client_credentials",
-            "client_id": sb.client_id,
-            "client_secret": sb.client_secret,
-        },
-    )
+    post = requests.post(sb.base_url + "/identity/oauth/token", timeout=5, data={
+        "grant_type": "client_credentials", "client_id": sb.client_id,
+        "client_secret": sb.client_secret})
     assert post.json()["access_token"] == first["access_token"]
     assert post.json()["expires_in"] <= first["expires_in"]
 
@@ -50,9 +35,8 @@ def test_missing_unknown_and_expired_tokens(api: MarketoHttp, sb: Sandbox) -> No
     anonymous = requests.get(sb.base_url + DESCRIBE, timeout=5).json()
     assert error_code(anonymous) == "603"
     assert anonymous["errors"][0]["message"] == "Access denied"
-    unknown = requests.get(
-        sb.base_url + DESCRIBE, timeout=5, headers={"Authorization": "Bearer nope:ab"}
-    ).json()
+    unknown = requests.get(sb.base_url + DESCRIBE, timeout=5,
+                           headers={"Authorization": "Bearer nope:ab"}).json()
     assert error_code(unknown) == "601"
     assert api.get(DESCRIBE)["success"]
     sb.faults.expire_tokens_after = 0.1

@@ -11,14 +11,11 @@ from .client import MarketoHttp, error_code, parse_csv, window
 JAN = window("2023-01-01T00:00:00Z", "2023-01-31T23:59:59Z")
 
 
-@pytest.mark.parametrize(
-    ("end", "ok"),
-    [
-        ("2023-02-01T23:59:59Z", True),  # 31 days - 1 s
-        ("2023-02-02T00:00:00Z", True),  # exactly 31 days: both ends inclusive, still allowed
-        ("2023-02-02T00:00:01Z", False),  # 31 days + 1 s
-    ],
-)
+@pytest.mark.parametrize(("end", "ok"), [
+    ("2023-02-01T23:59:59Z", True),   # 31 days - 1 s
+    ("2023-02-02T00:00:00Z", True),   # exactly 31 days: both ends inclusive, still allowed
+    ("2023-02-02T00:00:01Z", False),  # 31 days + 1 s
+])
 def test_31_day_limit(api: MarketoHttp, end: str, ok: bool) -> None:
     for obj, body in (
         ("leads", {"fields": ["id"], "filter": {"createdAt": window("2023-01-02T00:00:00Z", end)}}),
@@ -33,15 +30,12 @@ def test_31_day_limit(api: MarketoHttp, end: str, ok: bool) -> None:
             assert error_code(answer) == "1003"
 
 
-@pytest.mark.parametrize(
-    "bad",
-    [
-        window("2023-01-01T00:00:00.000Z", "2023-01-05T00:00:00Z"),  # milliseconds
-        window("2023-01-05T00:00:00Z", "2023-01-01T00:00:00Z"),  # endAt before startAt
-        window("yesterday", "2023-01-01T00:00:00Z"),
-        {"startAt": "2023-01-01T00:00:00Z"},
-    ],
-)
+@pytest.mark.parametrize("bad", [
+    window("2023-01-01T00:00:00.000Z", "2023-01-05T00:00:00Z"),  # milliseconds
+    window("2023-01-05T00:00:00Z", "2023-01-01T00:00:00Z"),  # endAt before startAt
+    window("yesterday", "2023-01-01T00:00:00Z"),
+    {"startAt": "2023-01-01T00:00:00Z"},
+])
 def test_bad_date_ranges_answer_1003(api: MarketoHttp, bad: dict) -> None:
     answer = api.create("leads", {"fields": ["id"], "filter": {"createdAt": bad}})
     assert error_code(answer) == "1003"
@@ -78,14 +72,8 @@ def test_activity_filter_rules(api: MarketoHttp) -> None:
     assert error_code(api.create("activities", {"filter": {"activityTypeIds": [1]}})) == "1003"
     with_37 = {"filter": {"createdAt": JAN, "activityTypeIds": [1, 37]}}
     assert error_code(api.create("activities", with_37)) == "1003"
-    both = {
-        "filter": {
-            "createdAt": JAN,
-            "activityTypeIds": [2],
-            "primaryAttributeValueIds": [1],
-            "primaryAttributeValues": ["x"],
-        }
-    }
+    both = {"filter": {"createdAt": JAN, "activityTypeIds": [2], "primaryAttributeValueIds": [1],
+                       "primaryAttributeValues": ["x"]}}
     assert error_code(api.create("activities", both)) == "1003"
     no_types = {"filter": {"createdAt": JAN, "primaryAttributeValueIds": [1]}}
     assert error_code(api.create("activities", no_types)) == "1003"
@@ -93,14 +81,11 @@ def test_activity_filter_rules(api: MarketoHttp) -> None:
 
 def test_activity_default_columns_and_action_result_on_request(api: MarketoHttp) -> None:
     _, data = api.export("activities", {"filter": {"createdAt": JAN}})
-    assert data.split(b"\n", 1)[0] == (
-        b"marketoGUID,leadId,activityDate,activityTypeId,"
-        b"campaignId,primaryAttributeValueId,primaryAttributeValue,"
-        b"attributes"
-    )
-    _, data = api.export(
-        "activities", {"fields": ["actionResult", "leadId"], "filter": {"createdAt": JAN}}
-    )
+    assert data.split(b"\n", 1)[0] == (b"marketoGUID,leadId,activityDate,activityTypeId,"
+                                       b"campaignId,primaryAttributeValueId,primaryAttributeValue,"
+                                       b"attributes")
+    _, data = api.export("activities", {"fields": ["actionResult", "leadId"],
+                                        "filter": {"createdAt": JAN}})
     rows = parse_csv(data, {"leadId": "integer"})
     assert {r["actionResult"] for r in rows} <= {"succeeded", "skipped", "failed"}
 
@@ -114,9 +99,8 @@ def test_program_id_xor_program_ids(api: MarketoHttp) -> None:
     assert error_code(api.create("program/members", eleven)) == "1003"
     missing = {"fields": fields, "filter": {"programId": 999}}
     assert error_code(api.create("program/members", missing)) == "1003"
-    _, data = api.export(
-        "program/members", {"fields": fields, "filter": {"programIds": [1001, 1002]}}
-    )
+    _, data = api.export("program/members", {"fields": fields,
+                                             "filter": {"programIds": [1001, 1002]}})
     assert data.split(b"\n", 1)[0] == b"programId,leadId,statusName"  # programId comes first
 
 
@@ -125,28 +109,20 @@ def test_updated_at_and_smart_list_switches_answer_1035(make_sandbox) -> None:
     api = MarketoHttp(sb)
     for obj, body in (
         ("leads", {"fields": ["id"], "filter": {"updatedAt": JAN}}),
-        (
-            "program/members",
-            {"fields": ["leadId"], "filter": {"programId": 1001, "updatedAt": JAN}},
-        ),
+        ("program/members", {"fields": ["leadId"], "filter": {"programId": 1001,
+                                                               "updatedAt": JAN}}),
         ("leads", {"fields": ["id"], "filter": {"smartListId": 3001}}),
         ("leads", {"fields": ["id"], "filter": {"smartListName": "Every Third Person"}}),
     ):
         answer = api.create(obj, body)
-        assert answer["errors"][0] == {
-            "code": "1035",
-            "message": "Unsupported filter type for target subscription",
-        }
+        assert answer["errors"][0] == {"code": "1035", "message":
+                                       "Unsupported filter type for target subscription"}
     assert api.create("leads", {"fields": ["id"], "filter": {"createdAt": JAN}})["success"]
 
 
 def test_column_header_names_and_tsv(api: MarketoHttp, sb: Sandbox) -> None:
-    body = {
-        "fields": ["email", "id"],
-        "format": "TSV",
-        "columnHeaderNames": {"id": "Marketo Id"},
-        "filter": {"createdAt": JAN},
-    }
+    body = {"fields": ["email", "id"], "format": "TSV",
+            "columnHeaderNames": {"id": "Marketo Id"}, "filter": {"createdAt": JAN}}
     job, data = api.export("leads", body)
     assert job["format"] == "TSV"
     rows = parse_csv(data, {"Marketo Id": "integer"}, delimiter="\t")

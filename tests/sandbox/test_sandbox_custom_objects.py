@@ -14,15 +14,9 @@ from .client import MarketoHttp, error_code, parse_csv, window
 CAR = "customobjects/car_c"
 JAN = window("2023-01-01T00:00:00Z", "2023-01-31T23:59:59Z")
 # Marketo's field types (api-notes §9) -> the parse_csv type names of the test client.
-TEST_TYPES = {
-    "reference": "string",
-    "integer": "integer",
-    "score": "score",
-    "percent": "percent",
-    "float": "float",
-    "currency": "currency",
-    "boolean": "boolean",
-}
+TEST_TYPES = {"reference": "string", "integer": "integer", "score": "score",
+              "percent": "percent", "float": "float", "currency": "currency",
+              "boolean": "boolean"}
 
 
 def describe(api: MarketoHttp, name: str) -> dict:
@@ -47,39 +41,14 @@ def test_list_names_filter_and_describe(api: MarketoHttp) -> None:
 
 
 def test_lead_linked_objects_cover_every_data_type_with_marketo_typed_truth(sb: Sandbox) -> None:
-    documented = {
-        "string",
-        "text",
-        "textarea",
-        "email",
-        "phone",
-        "url",
-        "integer",
-        "float",
-        "currency",
-        "percent",
-        "score",
-        "boolean",
-        "date",
-        "datetime",
-        "reference",
-    }
-    lead_linked = [
-        d
-        for d in sb.truth.custom_object_definitions
-        if d["relationships"][0]["relatedTo"]["name"] == "Lead"
-    ]
+    documented = {"string", "text", "textarea", "email", "phone", "url", "integer", "float",
+                  "currency", "percent", "score", "boolean", "date", "datetime", "reference"}
+    lead_linked = [d for d in sb.truth.custom_object_definitions
+                   if d["relationships"][0]["relatedTo"]["name"] == "Lead"]
     assert len(lead_linked) >= 2
     assert {f["dataType"] for d in lead_linked for f in d["fields"]} >= documented
-    python = {
-        "integer": int,
-        "score": int,
-        "reference": str,
-        "percent": float,
-        "float": float,
-        "currency": float,
-        "boolean": bool,
-    }
+    python = {"integer": int, "score": int, "reference": str, "percent": float, "float": float,
+              "currency": float, "boolean": bool}
     for definition in lead_linked:
         rows = sb.truth.custom_objects[definition["name"]]
         for field in definition["fields"]:
@@ -96,11 +65,8 @@ def test_lead_linked_objects_cover_every_data_type_with_marketo_typed_truth(sb: 
 
 
 def test_updated_at_windows_export_exactly_the_truth(make_sandbox: Callable[..., Sandbox]) -> None:
-    sb = make_sandbox(
-        data_start="2024-01-01T00:00:00Z",
-        data_end="2024-06-30T23:59:59Z",
-        max_calls_per_20s=100_000,
-    )
+    sb = make_sandbox(data_start="2024-01-01T00:00:00Z", data_end="2024-06-30T23:59:59Z",
+                      max_calls_per_20s=100_000)
     api = MarketoHttp(sb)
     definition = describe(api, "car_c")
     names = [f["name"] for f in definition["fields"]]
@@ -115,14 +81,8 @@ def test_updated_at_windows_export_exactly_the_truth(make_sandbox: Callable[...,
         cursor += timedelta(days=31)
     for start in starts:
         stop = min(start + timedelta(days=31, seconds=-1), end)
-        body = {
-            "fields": names,
-            "filter": {
-                "updatedAt": window(
-                    start.strftime("%Y-%m-%dT%H:%M:%SZ"), stop.strftime("%Y-%m-%dT%H:%M:%SZ")
-                )
-            },
-        }
+        body = {"fields": names, "filter": {"updatedAt": window(
+            start.strftime("%Y-%m-%dT%H:%M:%SZ"), stop.strftime("%Y-%m-%dT%H:%M:%SZ"))}}
         _, data = api.export(CAR, body)
         for row in parse_csv(data, types):
             assert row["marketoGUID"] not in got
@@ -131,30 +91,18 @@ def test_updated_at_windows_export_exactly_the_truth(make_sandbox: Callable[...,
     assert got == truth
 
 
-@pytest.mark.parametrize(
-    ("body", "code"),
-    [
-        ({"filter": {"updatedAt": JAN}}, "1002"),  # fields are required
-        ({"fields": ["marketoGUID", "horsepower"], "filter": {"updatedAt": JAN}}, "1006"),
-        ({"fields": ["marketoGUID"]}, "1002"),  # filter required
-        ({"fields": ["marketoGUID"], "filter": {"createdAt": JAN}}, "1003"),  # no createdAt filter
-        ({"fields": ["marketoGUID"], "filter": {"updatedAt": JAN, "staticListId": 1}}, "1003"),
-        (
-            {
-                "fields": ["marketoGUID"],
-                "filter": {"updatedAt": window("2023-01-01T00:00:00Z", "2023-02-01T00:00:01Z")},
-            },
-            "1003",
-        ),
-        (
-            {
-                "fields": ["marketoGUID"],
-                "filter": {"updatedAt": window("2023-01-01T00:00:00.000Z", "2023-01-02T00:00:00Z")},
-            },
-            "1003",
-        ),
-    ],
-)
+@pytest.mark.parametrize(("body", "code"), [
+    ({"filter": {"updatedAt": JAN}}, "1002"),  # fields are required
+    ({"fields": ["marketoGUID", "horsepower"], "filter": {"updatedAt": JAN}}, "1006"),
+    ({"fields": ["marketoGUID"]}, "1002"),  # filter required
+    ({"fields": ["marketoGUID"], "filter": {"createdAt": JAN}}, "1003"),  # no createdAt filter
+    ({"fields": ["marketoGUID"], "filter": {"updatedAt": JAN, "staticListId": 1}}, "1003"),
+    ({"fields": ["marketoGUID"],
+      "filter": {"updatedAt": window("2023-01-01T00:00:00Z", "2023-02-01T00:00:01Z")}}, "1003"),
+    ({"fields": ["marketoGUID"],
+      "filter": {"updatedAt": window("2023-01-01T00:00:00.000Z", "2023-01-02T00:00:00Z")}},
+     "1003"),
+])
 def test_create_rules(api: MarketoHttp, body: dict, code: str) -> None:
     assert error_code(api.create(CAR, body)) == code
 
@@ -208,15 +156,9 @@ def test_no_custom_objects_and_no_permission(make_sandbox: Callable[..., Sandbox
 def test_cli_switches() -> None:
     from tap_marketo_bulk.sandbox.cli import build_parser, config_from_args
 
-    config = config_from_args(
-        build_parser().parse_args(
-            ["--no-custom-objects", "--no-custom-object-access", "--custom-object-rows", "7"]
-        )
-    )
+    config = config_from_args(build_parser().parse_args(
+        ["--no-custom-objects", "--no-custom-object-access", "--custom-object-rows", "7"]))
     assert (config.custom_objects, config.custom_object_access, config.custom_object_rows) == (
-        False,
-        False,
-        7,
-    )
+        False, False, 7)
     default = config_from_args(build_parser().parse_args([]))
     assert default.custom_objects and default.custom_object_access

@@ -13,25 +13,9 @@ from tap_marketo_bulk.sandbox.timeutil import iso, parse_utc
 from .client import MarketoHttp, window
 
 SMALL = SandboxConfig(seed=3, leads=1500, activities=4000, programs=5, members_per_program=10)
-DATA_TYPES = {
-    "string",
-    "text",
-    "textarea",
-    "email",
-    "phone",
-    "url",
-    "integer",
-    "score",
-    "reference",
-    "percent",
-    "float",
-    "currency",
-    "boolean",
-    "date",
-    "datetime",
-    "formula",
-    "lead_function",
-}
+DATA_TYPES = {"string", "text", "textarea", "email", "phone", "url", "integer", "score",
+              "reference", "percent", "float", "currency", "boolean", "date", "datetime",
+              "formula", "lead_function"}
 
 
 def test_same_seed_same_data_other_seed_other_data() -> None:
@@ -56,15 +40,8 @@ def test_lead_values_are_typed_and_tricky() -> None:
     truth = Sandbox(SMALL).truth
     types = {f["name"]: f["dataType"] for f in truth.lead_fields}
     # api-notes section 9: a reference is a string (a key to another record)
-    python_types = {
-        "integer": int,
-        "score": int,
-        "reference": str,
-        "percent": float,
-        "float": float,
-        "currency": float,
-        "boolean": bool,
-    }
+    python_types = {"integer": int, "score": int, "reference": str, "percent": float,
+                    "float": float, "currency": float, "boolean": bool}
     strings: list[str] = []
     for lead in truth.leads:
         assert lead["createdAt"] <= lead["updatedAt"]
@@ -90,14 +67,9 @@ def values_of(truth: t.Any, data_type: str) -> list[t.Any]:
 def test_every_data_type_holds_values_a_wrong_mapping_would_break() -> None:
     truth = Sandbox(SandboxConfig(seed=3, leads=3000, activities=10, lead_columns=15)).truth
     references = set(values_of(truth, "reference"))
-    salesforce_18 = {
-        r
-        for r in references
-        if re.fullmatch(r"[0-9A-Za-z]{18}", r)
-        and r[:3] in {"001", "003", "005", "006", "00Q", "701"}
-        and any(c.islower() for c in r)
-        and any(c.isupper() for c in r)
-    }
+    salesforce_18 = {r for r in references if re.fullmatch(r"[0-9A-Za-z]{18}", r)
+                     and r[:3] in {"001", "003", "005", "006", "00Q", "701"}
+                     and any(c.islower() for c in r) and any(c.isupper() for c in r)}
     digits = {r for r in references if r.isdigit() and r.startswith("0")}
     assert len(salesforce_18) > len(references) / 2 and digits  # mostly SFDC ids, some 00...
     assert {"0015000000aBcDeAAA", "001656783185136518"} <= references
@@ -114,9 +86,8 @@ def test_every_data_type_holds_values_a_wrong_mapping_would_break() -> None:
     assert {type(v) for v in values_of(truth, "score")} == {int}
     assert {type(v) for v in values_of(truth, "boolean")} == {bool}
     # activity attributes carry the same dataTypes, with native JSON types
-    attribute_types = {
-        a["name"]: a["dataType"] for t_ in truth.activity_types for a in t_.get("attributes") or []
-    }
+    attribute_types = {a["name"]: a["dataType"] for t_ in truth.activity_types
+                       for a in t_.get("attributes") or []}
     assert {"reference", "percent", "datetime", "date"} <= set(attribute_types.values())
 
 
@@ -165,19 +136,8 @@ def test_rest_reference_endpoints(api: MarketoHttp, sb: Sandbox) -> None:
     assert past_end["warnings"] == ["No assets found for the given search criteria."]
     assert api.get("/rest/asset/v1/programs.json", maxReturn=201)["errors"][0]["code"] == "1003"
     program = programs["result"][0]
-    assert set(program) >= {
-        "id",
-        "name",
-        "description",
-        "createdAt",
-        "updatedAt",
-        "url",
-        "type",
-        "channel",
-        "folder",
-        "status",
-        "workspace",
-    }
+    assert set(program) >= {"id", "name", "description", "createdAt", "updatedAt", "url", "type",
+                            "channel", "folder", "status", "workspace"}
     assert sb.truth.programs[0]["createdAt"] == program["createdAt"].removesuffix("+0000")
     members = api.get("/rest/v1/programs/members/describe.json")["result"][0]
     assert members["dedupeFields"] == ["leadId", "programId"]
@@ -188,9 +148,8 @@ def test_rest_reference_endpoints(api: MarketoHttp, sb: Sandbox) -> None:
 
 
 def test_deleted_leads_paging(api: MarketoHttp, sb: Sandbox) -> None:
-    token = api.get("/rest/v1/activities/pagingtoken.json", sinceDatetime="2022-12-01T00:00:00Z")[
-        "nextPageToken"
-    ]
+    token = api.get("/rest/v1/activities/pagingtoken.json",
+                    sinceDatetime="2022-12-01T00:00:00Z")["nextPageToken"]
     collected, short_pages_with_more = [], 0
     while True:
         page = api.get("/rest/v1/activities/deletedleads.json", nextPageToken=token, batchSize=9)
@@ -214,13 +173,8 @@ def test_static_list_export_matches_membership(api: MarketoHttp, sb: Sandbox) ->
 def test_mutate_adds_records_after_existing_data(api: MarketoHttp, sb: Sandbox) -> None:
     before = {lead["id"]: lead for lead in sb.truth.leads}
     activities_before = len(sb.truth.activities)
-    api.export(
-        "leads",
-        {
-            "fields": ["id"],
-            "filter": {"createdAt": window("2023-01-01T00:00:00Z", "2023-01-31T23:59:59Z")},
-        },
-    )
+    api.export("leads", {"fields": ["id"], "filter": {
+        "createdAt": window("2023-01-01T00:00:00Z", "2023-01-31T23:59:59Z")}})
     first_run_end = int(time.time())
     changed = sb.mutate(new_leads=5, updated_leads=7, new_activities=11, updated_members=3)
     now = int(time.time())

@@ -60,9 +60,8 @@ def _raw_get(sb: Sandbox, api: MarketoHttp, path: str, **headers: str) -> tuple[
     """(status, bytes received, Content-Length) without failing on a cut connection."""
     url = urlsplit(sb.base_url)
     connection = http.client.HTTPConnection(url.hostname, url.port, timeout=5)
-    connection.request(
-        "GET", path, headers={"Authorization": api.session.headers["Authorization"], **headers}
-    )
+    connection.request("GET", path, headers={"Authorization": api.session.headers["Authorization"],
+                                             **headers})
     response = connection.getresponse()
     try:
         body = response.read()
@@ -115,30 +114,15 @@ def test_lead_file_values_equal_truth(api: MarketoHttp, sb: Sandbox) -> None:
 
 
 def test_activity_file_values_equal_truth(api: MarketoHttp, sb: Sandbox) -> None:
-    types = {
-        "leadId": "integer",
-        "activityTypeId": "integer",
-        "campaignId": "integer",
-        "primaryAttributeValueId": "integer",
-        "attributes": "json",
-    }
-    fields = [
-        "marketoGUID",
-        "leadId",
-        "activityDate",
-        "activityTypeId",
-        "campaignId",
-        "primaryAttributeValueId",
-        "primaryAttributeValue",
-        "attributes",
-        "actionResult",
-    ]
+    types = {"leadId": "integer", "activityTypeId": "integer", "campaignId": "integer",
+             "primaryAttributeValueId": "integer", "attributes": "json"}
+    fields = ["marketoGUID", "leadId", "activityDate", "activityTypeId", "campaignId",
+              "primaryAttributeValueId", "primaryAttributeValue", "attributes", "actionResult"]
     _, data = api.export("activities", {"fields": fields, "filter": {"createdAt": JAN}})
     expected = sb.truth.activities_between(JAN["startAt"], JAN["endAt"])
     assert expected and parse_csv(data, types) == expected
-    _, only_visits = api.export(
-        "activities", {"filter": {"createdAt": JAN, "activityTypeIds": [1, 104]}}
-    )
+    _, only_visits = api.export("activities", {"filter": {"createdAt": JAN,
+                                                          "activityTypeIds": [1, 104]}})
     rows = parse_csv(only_visits, types)
     assert len(rows) == sum(1 for r in expected if r["activityTypeId"] in (1, 104))
 
@@ -150,13 +134,8 @@ def test_program_member_file_values_equal_truth(api: MarketoHttp, sb: Sandbox) -
     assert rows == [m for m in sb.truth.program_members if m["programId"] == 1002]
     member = sb.truth.program_members[0]
     updated = parse_utc(member["updatedAt"])
-    narrow = {
-        "fields": ["leadId", "email"],
-        "filter": {
-            "programId": member["programId"],
-            "updatedAt": window(iso(updated), iso(updated)),
-        },
-    }
+    narrow = {"fields": ["leadId", "email"], "filter": {
+        "programId": member["programId"], "updatedAt": window(iso(updated), iso(updated))}}
     rows = parse_csv(api.export("program/members", narrow)[1], {"leadId": "integer"})
     assert member["leadId"] in [r["leadId"] for r in rows]
     assert all(r["email"] is None or str(r["leadId"]) in r["email"] for r in rows)

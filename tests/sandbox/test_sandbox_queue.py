@@ -110,10 +110,8 @@ def test_failed_jobs_carry_error_msg(api: MarketoHttp, sb: Sandbox) -> None:
     assert "fileSize" not in failed and "numberOfRecords" not in failed
     assert api.file("leads", export_id).status_code == 404
     assert error_code(api.enqueue("leads", export_id)) == "1003"  # Failed jobs are re-created
-    feb = {
-        "fields": ["id"],
-        "filter": {"createdAt": window("2023-02-01T00:00:00Z", "2023-02-28T23:59:59Z")},
-    }
+    feb = {"fields": ["id"], "filter": {"createdAt": window("2023-02-01T00:00:00Z",
+                                                          "2023-02-28T23:59:59Z")}}
     sb.faults.fail_job_if = lambda obj, f: f["createdAt"]["startAt"].startswith("2023-02")
     feb_id = api.create_id("leads", feb)
     api.enqueue("leads", feb_id)
@@ -161,9 +159,8 @@ def test_stats_record_jobs_and_windows(api: MarketoHttp, sb: Sandbox) -> None:
 
 def test_ambiguous_create_faults(api: MarketoHttp, sb: Sandbox) -> None:
     sb.faults.create_then_502 = 1
-    response = api.session.post(
-        sb.base_url + "/bulk/v1/leads/export/create.json", json=LEADS, timeout=5
-    )
+    response = api.session.post(sb.base_url + "/bulk/v1/leads/export/create.json", json=LEADS,
+                                timeout=5)
     assert response.status_code == 502
     created = api.get("/bulk/v1/leads/export.json", status="Created")["result"]
     assert len(created) == 1  # the job exists although the caller saw a 502

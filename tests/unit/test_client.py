@@ -47,12 +47,8 @@ class FakeClock:
 
 
 def token_body(token: str = "tok-1:ab", expires_in: int = 3599) -> dict:
-    return {
-        "access_token": token,
-        "token_type": "bearer",
-        "expires_in": expires_in,
-        "scope": "api@example.com",
-    }
+    return {"access_token": token, "token_type": "bearer", "expires_in": expires_in,
+            "scope": "api@example.com"}
 
 
 def error_body(code: str, message: str) -> dict:
@@ -66,21 +62,14 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def client(clock: FakeClock) -> MarketoClient:
-    return MarketoClient(
-        BASE,
-        CLIENT_ID,
-        SECRET,
-        sleep=clock.sleep,
-        clock=clock,
-        logger=logging.getLogger("test.client"),
-    )
+    return MarketoClient(BASE, CLIENT_ID, SECRET, sleep=clock.sleep, clock=clock,
+                         logger=logging.getLogger("test.client"))
 
 
 @pytest.fixture
 def identity(requests_mock):
-    return requests_mock.get(
-        IDENTITY, [{"json": token_body("tok-1:ab")}, {"json": token_body("tok-2:cd")}]
-    )
+    return requests_mock.get(IDENTITY, [{"json": token_body("tok-1:ab")},
+                                        {"json": token_body("tok-2:cd")}])
 
 
 def calls_to(requests_mock, path: str) -> list:
@@ -103,9 +92,8 @@ def test_token_is_reused_and_sent_only_as_bearer_header(requests_mock, identity,
 
 
 def test_token_refreshed_shortly_before_expiry(requests_mock, identity, client, clock):
-    identity_short = requests_mock.get(
-        IDENTITY, [{"json": token_body("tok-1:ab", 100)}, {"json": token_body("tok-2:cd", 3599)}]
-    )
+    identity_short = requests_mock.get(IDENTITY, [{"json": token_body("tok-1:ab", 100)},
+                                                  {"json": token_body("tok-2:cd", 3599)}])
     requests_mock.get(BASE + PATH, json=OK)
     client.get(PATH)
     clock.now += 39  # 100 s lifetime - 60 s margin: still fine
@@ -122,14 +110,9 @@ def test_token_in_its_last_minute_is_not_fetched_again_before_every_call(
 ):
     # Identity answers with the token it already issued until that one expires: near its end
     # the same token comes back with less than the 60 s margin left.
-    identity_late = requests_mock.get(
-        IDENTITY,
-        [
-            {"json": token_body("tok-1:ab", 40)},
-            {"json": token_body("tok-1:ab", 30)},
-            {"json": token_body("tok-2:cd", 3599)},
-        ],
-    )
+    identity_late = requests_mock.get(IDENTITY, [{"json": token_body("tok-1:ab", 40)},
+                                                 {"json": token_body("tok-1:ab", 30)},
+                                                 {"json": token_body("tok-2:cd", 3599)}])
     requests_mock.get(BASE + PATH, json=OK)
     for _ in range(5):
         client.get(PATH)
@@ -142,9 +125,8 @@ def test_token_in_its_last_minute_is_not_fetched_again_before_every_call(
 
 
 def test_602_refreshes_the_token_and_retries_once(requests_mock, identity, client):
-    requests_mock.get(
-        BASE + PATH, [{"json": error_body("602", "Access token expired")}, {"json": OK}]
-    )
+    requests_mock.get(BASE + PATH, [{"json": error_body("602", "Access token expired")},
+                                    {"json": OK}])
     assert client.get(PATH) == OK
     assert identity.call_count == 2
     auth = [r.headers["Authorization"] for r in calls_to(requests_mock, PATH)]
@@ -160,21 +142,17 @@ def test_601_twice_in_one_request_fails(requests_mock, identity, client):
 
 
 def test_606_waits_about_20_seconds_then_retries(requests_mock, identity, client, clock):
-    requests_mock.get(
-        BASE + PATH,
-        [
-            {"json": error_body("606", "Max rate limit '100' exceeded with in '20' secs")},
-            {"json": OK},
-        ],
-    )
+    requests_mock.get(BASE + PATH, [
+        {"json": error_body("606", "Max rate limit '100' exceeded with in '20' secs")},
+        {"json": OK},
+    ])
     assert client.get(PATH) == OK
     assert len(clock.sleeps) == 1 and 20 <= clock.sleeps[0] <= 22.5
 
 
 def test_1003_fails_at_once_with_code_message_and_endpoint(requests_mock, identity, client):
-    requests_mock.get(
-        BASE + "/bulk/v1/leads/export.json", json=error_body("1003", "Invalid value for status")
-    )
+    requests_mock.get(BASE + "/bulk/v1/leads/export.json",
+                      json=error_body("1003", "Invalid value for status"))
     with pytest.raises(MarketoError) as caught:
         client.get("/bulk/v1/leads/export.json", params={"status": "Nope"})
     error = caught.value
@@ -196,10 +174,8 @@ def test_603_names_the_role_permissions(requests_mock, identity, client):
 
 @pytest.mark.parametrize(
     ("message", "error_type"),
-    [
-        ("Too many jobs in queue", QueueFullError),
-        ("Export daily quota 500MB exceeded.", QuotaExceededError),
-    ],
+    [("Too many jobs in queue", QueueFullError),
+     ("Export daily quota 500MB exceeded.", QuotaExceededError)],
 )
 def test_1029_is_told_apart_by_message(requests_mock, identity, client, message, error_type):
     path = "/bulk/v1/leads/export/abc/enqueue.json"
@@ -216,9 +192,8 @@ def test_1029_job_already_queued_is_not_an_error(requests_mock, identity, client
 
 def test_1035_unsupported_filter(requests_mock, identity, client):
     path = "/bulk/v1/leads/export/create.json"
-    requests_mock.post(
-        BASE + path, json=error_body("1035", "Unsupported filter type for target subscription")
-    )
+    requests_mock.post(BASE + path,
+                       json=error_body("1035", "Unsupported filter type for target subscription"))
     with pytest.raises(UnsupportedFilterError):
         client.post(path, json={"filter": {}}, idempotent=False)
 
@@ -235,23 +210,19 @@ def test_backoff_is_exponential_bounded_and_jittered(requests_mock, identity, cl
 
 
 def test_http_502_and_connection_errors_retried_for_reads(requests_mock, identity, client):
-    requests_mock.get(
-        BASE + PATH,
-        [
-            {"status_code": 502, "text": "Bad Gateway"},
-            {"exc": requests.exceptions.ConnectionError("connection reset")},
-            {"exc": requests.exceptions.ReadTimeout("read timed out")},
-            {"json": OK},
-        ],
-    )
+    requests_mock.get(BASE + PATH, [
+        {"status_code": 502, "text": "Bad Gateway"},
+        {"exc": requests.exceptions.ConnectionError("connection reset")},
+        {"exc": requests.exceptions.ReadTimeout("read timed out")},
+        {"json": OK},
+    ])
     assert client.get(PATH) == OK
 
 
 def test_create_is_not_resent_after_an_ambiguous_502(requests_mock, identity, client):
     path = "/bulk/v1/leads/export/create.json"
-    create = requests_mock.post(
-        BASE + path, [{"status_code": 502, "text": "Bad Gateway"}, {"json": OK}]
-    )
+    create = requests_mock.post(BASE + path, [{"status_code": 502, "text": "Bad Gateway"},
+                                              {"json": OK}])
     with pytest.raises(AmbiguousRequestError):
         client.post(path, json={"fields": ["id"]}, idempotent=False)
     assert create.call_count == 1
@@ -259,13 +230,11 @@ def test_create_is_not_resent_after_an_ambiguous_502(requests_mock, identity, cl
 
 @pytest.mark.parametrize(
     "answer",
-    [
-        {"json": error_body("604", "Request time-out")},
-        {"json": error_body("611", "System error")},
-        {"exc": requests.exceptions.ReadTimeout("read timed out")},
-        {"exc": requests.exceptions.ConnectionError("connection reset by peer")},
-        {"json": {"requestId": "x", "success": True}},
-    ],
+    [{"json": error_body("604", "Request time-out")},
+     {"json": error_body("611", "System error")},
+     {"exc": requests.exceptions.ReadTimeout("read timed out")},
+     {"exc": requests.exceptions.ConnectionError("connection reset by peer")},
+     {"json": {"requestId": "x", "success": True}}],
 )
 def test_ambiguous_answers_to_create(requests_mock, identity, client, answer):
     path = "/bulk/v1/leads/export/create.json"
@@ -277,12 +246,10 @@ def test_ambiguous_answers_to_create(requests_mock, identity, client, answer):
 
 @pytest.mark.parametrize(
     "answer",
-    [
-        {"json": error_body("606", "Max rate limit")},
-        {"json": error_body("615", "Concurrent access limit '10' reached")},
-        {"json": error_body("602", "Access token expired")},
-        {"exc": requests.exceptions.ConnectTimeout("connect timed out")},
-    ],
+    [{"json": error_body("606", "Max rate limit")},
+     {"json": error_body("615", "Concurrent access limit '10' reached")},
+     {"json": error_body("602", "Access token expired")},
+     {"exc": requests.exceptions.ConnectTimeout("connect timed out")}],
 )
 def test_create_retried_when_marketo_surely_did_nothing(requests_mock, identity, client, answer):
     path = "/bulk/v1/leads/export/create.json"
@@ -292,11 +259,8 @@ def test_create_retried_when_marketo_surely_did_nothing(requests_mock, identity,
 
 
 def test_identity_401_is_an_auth_error_without_the_secret(requests_mock, client):
-    requests_mock.get(
-        IDENTITY,
-        status_code=401,
-        json={"error": "unauthorized", "error_description": "Bad client credentials"},
-    )
+    requests_mock.get(IDENTITY, status_code=401,
+                      json={"error": "unauthorized", "error_description": "Bad client credentials"})
     with pytest.raises(MarketoAuthError) as caught:
         client.get(PATH)
     assert "Marketo rejected the client_id/client_secret" in str(caught.value)
@@ -305,11 +269,9 @@ def test_identity_401_is_an_auth_error_without_the_secret(requests_mock, client)
 
 def test_secrets_never_in_exceptions_or_logs(requests_mock, client, caplog):
     caplog.set_level(logging.DEBUG)
-    leaky = (
-        f"HTTPSConnectionPool(host='284-rpr-133.mktorest.com', port=443): Max retries "
-        f"exceeded with url: /identity/oauth/token?grant_type=client_credentials&"
-        f"client_id={CLIENT_ID}&client_secret={SECRET}"
-    )
+    leaky = (f"HTTPSConnectionPool(host='284-rpr-133.mktorest.com', port=443): Max retries "
+             f"exceeded with url: /identity/oauth/token?grant_type=client_credentials&"
+             f"client_id={CLIENT_ID}&client_secret={SECRET}")
     requests_mock.get(IDENTITY, [{"exc": requests.exceptions.ConnectionError(leaky)}] * 5)
     with pytest.raises(MarketoError) as caught:
         client.get(PATH)
@@ -332,15 +294,8 @@ def test_secrets_never_in_exceptions_or_logs(requests_mock, client, caplog):
 def test_urllib3_request_line_logs_are_redacted(client, caplog):
     caplog.set_level(logging.DEBUG, logger="urllib3.connectionpool")
     logging.getLogger("urllib3.connectionpool").debug(
-        '%s://%s:%s "%s %s %s" %s %s',
-        "https",
-        "h",
-        443,
-        "GET",
-        f"/identity/oauth/token?client_id=x&client_secret={SECRET}",
-        "HTTP/1.1",
-        200,
-        None,
+        '%s://%s:%s "%s %s %s" %s %s', "https", "h", 443, "GET",
+        f"/identity/oauth/token?client_id=x&client_secret={SECRET}", "HTTP/1.1", 200, None,
     )
     assert SECRET not in caplog.text
     assert "client_secret=***" in caplog.text
@@ -348,9 +303,8 @@ def test_urllib3_request_line_logs_are_redacted(client, caplog):
 
 
 def test_rate_limit_never_exceeds_the_rolling_window(requests_mock, identity, clock):
-    client = MarketoClient(
-        BASE, CLIENT_ID, SECRET, sleep=clock.sleep, clock=clock, max_calls_per_20s=3
-    )
+    client = MarketoClient(BASE, CLIENT_ID, SECRET, sleep=clock.sleep, clock=clock,
+                           max_calls_per_20s=3)
     sent_at: list[float] = []
     requests_mock.get(BASE + PATH, json=OK)
     for _ in range(7):
@@ -392,16 +346,11 @@ def test_open_stream_404_is_export_file_gone(requests_mock, identity, client):
 
 def test_open_stream_json_envelope_refreshes_token_then_streams(requests_mock, identity, client):
     path = "/bulk/v1/leads/export/abc/file.json"
-    requests_mock.get(
-        BASE + path,
-        [
-            {
-                "json": error_body("602", "Access token expired"),
-                "headers": {"Content-Type": "application/json;charset=UTF-8"},
-            },
-            {"content": b"id\n1\n", "headers": {"Content-Type": "text/csv;charset=UTF-8"}},
-        ],
-    )
+    requests_mock.get(BASE + path, [
+        {"json": error_body("602", "Access token expired"),
+         "headers": {"Content-Type": "application/json;charset=UTF-8"}},
+        {"content": b"id\n1\n", "headers": {"Content-Type": "text/csv;charset=UTF-8"}},
+    ])
     response = client.open_stream(path, headers={"Range": "bytes=0-"})
     assert response.status_code == 200
     assert response.raw.read() == b"id\n1\n"
@@ -411,20 +360,16 @@ def test_open_stream_json_envelope_refreshes_token_then_streams(requests_mock, i
 
 def test_open_stream_json_error_is_raised(requests_mock, identity, client):
     path = "/bulk/v1/leads/export/abc/file.json"
-    requests_mock.get(
-        BASE + path,
-        json=error_body("1003", "Export not ready"),
-        headers={"Content-Type": "application/json"},
-    )
+    requests_mock.get(BASE + path, json=error_body("1003", "Export not ready"),
+                      headers={"Content-Type": "application/json"})
     with pytest.raises(MarketoError) as caught:
         client.open_stream(path)
     assert caught.value.code == "1003"
 
 
 def test_open_stream_uses_a_read_timeout(requests_mock, identity, clock):
-    client = MarketoClient(
-        BASE, CLIENT_ID, SECRET, sleep=clock.sleep, clock=clock, request_timeout=42.0
-    )
+    client = MarketoClient(BASE, CLIENT_ID, SECRET, sleep=clock.sleep, clock=clock,
+                           request_timeout=42.0)
     path = "/bulk/v1/leads/export/abc/file.json"
     requests_mock.get(BASE + path, content=b"x", headers={"Content-Type": "text/csv"})
     client.open_stream(path).close()

@@ -79,23 +79,14 @@ class FileServer:
 
 @pytest.fixture
 def client(requests_mock) -> MarketoClient:
-    requests_mock.get(
-        f"{BASE}/identity/oauth/token", json={"access_token": "tok", "expires_in": 3600}
-    )
+    requests_mock.get(f"{BASE}/identity/oauth/token",
+                      json={"access_token": "tok", "expires_in": 3600})
     return MarketoClient(BASE, "id", "secret", sleep=lambda s: None)
 
 
 def download(client, tmp_path, *, checksum=CHECKSUM, size=SIZE, chunk_size=1024):
-    return download_export(
-        client,
-        "leads",
-        "e1",
-        tmp_path / "e1.csv",
-        file_size=size,
-        checksum=checksum,
-        logger=LOG,
-        chunk_size=chunk_size,
-    )
+    return download_export(client, "leads", "e1", tmp_path / "e1.csv", file_size=size,
+                           checksum=checksum, logger=LOG, chunk_size=chunk_size)
 
 
 def test_plain_download_is_verified_and_logged(requests_mock, client, tmp_path, caplog):
@@ -139,9 +130,8 @@ def test_token_expired_while_resuming(requests_mock, client, tmp_path):
         if request.headers.get("Range") and not expired["sent"]:
             expired["sent"] = True
             context.headers["Content-Type"] = "application/json"
-            return io.BytesIO(
-                b'{"success":false,"errors":[{"code":"602","message":"Access token expired"}]}'
-            )
+            return io.BytesIO(b'{"success":false,"errors":[{"code":"602",'
+                              b'"message":"Access token expired"}]}')
         return original(request, context)
 
     requests_mock.get(BASE + FILE_PATH, body=answer)
@@ -168,11 +158,8 @@ def test_size_mismatch_is_detected(requests_mock, client, tmp_path):
 
 
 def test_json_error_in_place_of_the_csv(requests_mock, client, tmp_path):
-    requests_mock.get(
-        BASE + FILE_PATH,
-        headers={"Content-Type": "application/json"},
-        json={"success": False, "errors": [{"code": "1003", "message": "bad"}]},
-    )
+    requests_mock.get(BASE + FILE_PATH, headers={"Content-Type": "application/json"},
+                      json={"success": False, "errors": [{"code": "1003", "message": "bad"}]})
     with pytest.raises(MarketoError) as caught:
         download(client, tmp_path)
     assert caught.value.code == "1003"
@@ -247,19 +234,11 @@ def test_bytes_received_before_a_drop_are_kept_with_large_chunks(tmp_path, cut):
     base = f"http://127.0.0.1:{server.server_address[1]}"
     try:
         with requests_mock.Mocker(real_http=True) as mocker:
-            mocker.get(
-                f"{base}/identity/oauth/token", json={"access_token": "tok", "expires_in": 3600}
-            )
+            mocker.get(f"{base}/identity/oauth/token",
+                       json={"access_token": "tok", "expires_in": 3600})
             client = MarketoClient(base, "id", "secret", sleep=lambda s: None)
-            path = download_export(
-                client,
-                "leads",
-                "e1",
-                tmp_path / "e1.csv",
-                file_size=SIZE,
-                checksum=CHECKSUM,
-                logger=LOG,
-            )
+            path = download_export(client, "leads", "e1", tmp_path / "e1.csv", file_size=SIZE,
+                                   checksum=CHECKSUM, logger=LOG)
     finally:
         server.shutdown()
         server.server_close()

@@ -15,11 +15,9 @@ from tap_marketo_bulk.export.jobs import ExportJob
 BASE = "https://284-RPR-133.mktorest.com"
 EXPORT = f"{BASE}/bulk/v1/leads/export"
 DATA = b"id,email\n1,a@example.com\n2,b@example.com\n"
-BODY = {
-    "fields": ["id", "email"],
-    "format": "CSV",
-    "filter": {"createdAt": {"startAt": "2024-01-01T00:00:00Z", "endAt": "2024-01-31T23:59:59Z"}},
-}
+BODY = {"fields": ["id", "email"], "format": "CSV",
+        "filter": {"createdAt": {"startAt": "2024-01-01T00:00:00Z",
+                                 "endAt": "2024-01-31T23:59:59Z"}}}
 
 
 class FakeClock:
@@ -44,15 +42,9 @@ def status(export_id: str, state: str, **extra) -> dict:
 
 
 def completed(export_id: str, data: bytes = DATA, records: int = 2) -> dict:
-    return status(
-        export_id,
-        "Completed",
-        numberOfRecords=records,
-        fileSize=len(data),
-        fileChecksum="sha256:" + hashlib.sha256(data).hexdigest(),
-        startedAt="2024-02-01T10:00:00Z",
-        finishedAt="2024-02-01T10:03:20Z",
-    )
+    return status(export_id, "Completed", numberOfRecords=records, fileSize=len(data),
+                  fileChecksum="sha256:" + hashlib.sha256(data).hexdigest(),
+                  startedAt="2024-02-01T10:00:00Z", finishedAt="2024-02-01T10:03:20Z")
 
 
 @pytest.fixture
@@ -62,49 +54,31 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def client(requests_mock, clock) -> MarketoClient:
-    requests_mock.get(
-        f"{BASE}/identity/oauth/token", json={"access_token": "tok", "expires_in": 3600}
-    )
+    requests_mock.get(f"{BASE}/identity/oauth/token",
+                      json={"access_token": "tok", "expires_in": 3600})
     return MarketoClient(BASE, "id", "secret", sleep=clock.sleep, clock=clock)
 
 
 def make_job(client, clock, **kwargs) -> ExportJob:
     kwargs.setdefault("poll_interval", 60.0)
-    return ExportJob(
-        client,
-        "leads",
-        BODY,
-        label="leads 2024-01",
-        clock=clock,
-        sleep=clock.sleep,
-        logger=logging.getLogger("test.jobs"),
-        **kwargs,
-    )
+    return ExportJob(client, "leads", BODY, label="leads 2024-01", clock=clock,
+                     sleep=clock.sleep, logger=logging.getLogger("test.jobs"), **kwargs)
 
 
 def mock_create_enqueue(requests_mock, export_id: str = "e1"):
     create = requests_mock.post(f"{EXPORT}/create.json", **status(export_id, "Created"))
-    enqueue = requests_mock.post(
-        f"{EXPORT}/{export_id}/enqueue.json", **status(export_id, "Queued")
-    )
+    enqueue = requests_mock.post(f"{EXPORT}/{export_id}/enqueue.json",
+                                 **status(export_id, "Queued"))
     return create, enqueue
 
 
-def test_lifecycle_polls_no_faster_than_the_interval(
-    requests_mock, client, clock, tmp_path, caplog
-):
+def test_lifecycle_polls_no_faster_than_the_interval(requests_mock, client, clock, tmp_path,
+                                                     caplog):
     caplog.set_level(logging.DEBUG, logger="test.jobs")
     create, enqueue = mock_create_enqueue(requests_mock)
     poll_times: list[float] = []
-    answers = iter(
-        a["json"]
-        for a in [
-            status("e1", "Queued"),
-            status("e1", "Processing"),
-            status("e1", "Processing"),
-            completed("e1"),
-        ]
-    )
+    answers = iter(a["json"] for a in [status("e1", "Queued"), status("e1", "Processing"),
+                                       status("e1", "Processing"), completed("e1")])
 
     def answer(request, context):
         poll_times.append(clock.now)
@@ -151,10 +125,8 @@ def test_zero_records_skips_the_download(requests_mock, client, clock, tmp_path)
 
 def test_failed_job_raises_with_marketo_message(requests_mock, client, clock, tmp_path):
     mock_create_enqueue(requests_mock)
-    requests_mock.get(
-        f"{EXPORT}/e1/status.json",
-        **status("e1", "Failed", errorMsg="Internal error while exporting"),
-    )
+    requests_mock.get(f"{EXPORT}/e1/status.json",
+                      **status("e1", "Failed", errorMsg="Internal error while exporting"))
     job = make_job(client, clock)
     with pytest.raises(ExportJobError) as caught:
         job.run(tmp_path / "e1.csv")
@@ -184,41 +156,27 @@ def test_timeout_cancels_the_job_and_names_it(requests_mock, client, clock, tmp_
 
 
 def test_ambiguous_create_reconciles_instead_of_resending_blindly(requests_mock, client, clock):
-    create = requests_mock.post(
-        f"{EXPORT}/create.json",
-        [
-            {"status_code": 502, "text": "Bad Gateway"},
-            status("e-new", "Created"),
-        ],
-    )
-    job_list = requests_mock.get(
-        f"{EXPORT}.json",
-        json={
-            "success": True,
-            "result": [
-                {"exportId": "e-known", "status": "Created"},
-                {"exportId": "e-orphan", "status": "Created"},
-            ],
-        },
-    )
-    cancel_orphan = requests_mock.post(
-        f"{EXPORT}/e-orphan/cancel.json", **status("e-orphan", "Cancelled")
-    )
-    cancel_known = requests_mock.post(
-        f"{EXPORT}/e-known/cancel.json", **status("e-known", "Cancelled")
-    )
+    create = requests_mock.post(f"{EXPORT}/create.json", [
+        {"status_code": 502, "text": "Bad Gateway"},
+        status("e-new", "Created"),
+    ])
+    job_list = requests_mock.get(f"{EXPORT}.json", json={"success": True, "result": [
+        {"exportId": "e-known", "status": "Created"},
+        {"exportId": "e-orphan", "status": "Created"},
+    ]})
+    cancel_orphan = requests_mock.post(f"{EXPORT}/e-orphan/cancel.json",
+                                       **status("e-orphan", "Cancelled"))
+    cancel_known = requests_mock.post(f"{EXPORT}/e-known/cancel.json",
+                                      **status("e-known", "Cancelled"))
     job = make_job(client, clock, known_export_ids=lambda: {"e-known"})
     assert job.create() == "e-new"
     assert create.call_count == 2
     assert job_list.last_request.qs["status"] == ["created"]
     assert cancel_orphan.call_count == 1 and cancel_known.call_count == 0
     order = [r.path for r in requests_mock.request_history if "identity" not in r.path]
-    assert order == [
-        "/bulk/v1/leads/export/create.json",
-        "/bulk/v1/leads/export.json",
-        "/bulk/v1/leads/export/e-orphan/cancel.json",
-        "/bulk/v1/leads/export/create.json",
-    ]
+    assert order == ["/bulk/v1/leads/export/create.json", "/bulk/v1/leads/export.json",
+                     "/bulk/v1/leads/export/e-orphan/cancel.json",
+                     "/bulk/v1/leads/export/create.json"]
 
 
 def test_create_gives_up_after_repeated_ambiguity(requests_mock, client, clock):
@@ -231,23 +189,12 @@ def test_create_gives_up_after_repeated_ambiguity(requests_mock, client, clock):
 
 def test_enqueue_queue_full_and_already_queued(requests_mock, client, clock):
     requests_mock.post(f"{EXPORT}/create.json", **status("e1", "Created"))
-    requests_mock.post(
-        f"{EXPORT}/e1/enqueue.json",
-        [
-            {
-                "json": {
-                    "success": False,
-                    "errors": [{"code": "1029", "message": "Too many jobs in queue"}],
-                }
-            },
-            {
-                "json": {
-                    "success": False,
-                    "errors": [{"code": "1029", "message": "Job already queued"}],
-                }
-            },
-        ],
-    )
+    requests_mock.post(f"{EXPORT}/e1/enqueue.json", [
+        {"json": {"success": False, "errors": [{"code": "1029",
+                                                "message": "Too many jobs in queue"}]}},
+        {"json": {"success": False, "errors": [{"code": "1029",
+                                                "message": "Job already queued"}]}},
+    ])
     job = make_job(client, clock)
     job.create()
     with pytest.raises(QueueFullError):
@@ -259,25 +206,16 @@ def test_enqueue_queue_full_and_already_queued(requests_mock, client, clock):
 
 @pytest.mark.parametrize(
     ("answer", "usable", "state"),
-    [
-        (status("e9", "Created"), True, "Created"),
-        (status("e9", "Queued"), True, "Queued"),
-        (status("e9", "Processing"), True, "Processing"),
-        (completed("e9"), True, "Completed"),
-        (status("e9", "Failed"), False, "New"),
-        (status("e9", "Cancelled"), False, "New"),
-        ({"json": {"success": True, "result": []}}, False, "New"),
-        (
-            {
-                "json": {
-                    "success": False,
-                    "errors": [{"code": "610", "message": "Requested resource not found"}],
-                }
-            },
-            False,
-            "New",
-        ),
-    ],
+    [(status("e9", "Created"), True, "Created"),
+     (status("e9", "Queued"), True, "Queued"),
+     (status("e9", "Processing"), True, "Processing"),
+     (completed("e9"), True, "Completed"),
+     (status("e9", "Failed"), False, "New"),
+     (status("e9", "Cancelled"), False, "New"),
+     ({"json": {"success": True, "result": []}}, False, "New"),
+     ({"json": {"success": False, "errors": [{"code": "610",
+                                              "message": "Requested resource not found"}]}},
+      False, "New")],
 )
 def test_attach(requests_mock, client, clock, answer, usable, state):
     requests_mock.get(f"{EXPORT}/e9/status.json", **answer)
@@ -288,10 +226,8 @@ def test_attach(requests_mock, client, clock, answer, usable, state):
 
 
 def test_attach_other_errors_propagate(requests_mock, client, clock):
-    requests_mock.get(
-        f"{EXPORT}/e9/status.json",
-        json={"success": False, "errors": [{"code": "603", "message": "Denied"}]},
-    )
+    requests_mock.get(f"{EXPORT}/e9/status.json",
+                      json={"success": False, "errors": [{"code": "603", "message": "Denied"}]})
     with pytest.raises(MarketoError):
         make_job(client, clock).attach("e9")
 

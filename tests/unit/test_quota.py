@@ -42,13 +42,10 @@ def test_a_new_marketo_day_starts_from_zero():
 
 def test_from_state_ignores_a_previous_day():
     today = Today(date(2026, 11, 22))
-    assert (
-        QuotaTracker.from_state({"day": "2026-11-22", "bytes": 42}, 100, today=today).day_bytes
-        == 42
-    )
-    assert (
-        QuotaTracker.from_state({"day": "2026-11-21", "bytes": 42}, 100, today=today).day_bytes == 0
-    )
+    assert QuotaTracker.from_state({"day": "2026-11-22", "bytes": 42}, 100,
+                                   today=today).day_bytes == 42
+    assert QuotaTracker.from_state({"day": "2026-11-21", "bytes": 42}, 100,
+                                   today=today).day_bytes == 0
     assert QuotaTracker.from_state({}, 100, today=today).day_bytes == 0
     assert QuotaTracker.from_state({"day": "garbage"}, None, today=today).remaining is None
 

@@ -50,14 +50,8 @@ def test_a_value_parses_as_its_coercer_converts_it(schema: dict, text: str) -> N
 
 @pytest.mark.parametrize(
     ("schema", "text"),
-    [
-        (INTEGER, "5.5"),
-        (BOOLEAN, "yes"),
-        (OBJECT, "[1]"),
-        (OBJECT, '"x"'),
-        (ARRAY, "{}"),
-        (OBJECT, "{bad"),
-    ],
+    [(INTEGER, "5.5"), (BOOLEAN, "yes"), (OBJECT, "[1]"), (OBJECT, '"x"'), (ARRAY, "{}"),
+     (OBJECT, "{bad")],
 )
 def test_a_value_its_coercer_rejects_raises_naming_the_column(schema: dict, text: str) -> None:
     data = f"id,value\n1,{quote(text)}\n".encode()
@@ -86,7 +80,7 @@ def test_a_very_wide_header() -> None:
 
 
 def test_column_names_are_data_never_code() -> None:
-    names = ["a b", 'x"y', "def", "", "k0", "v1", "row", "__import__('os')", "null", "é"]
+    names = ['a b', 'x"y', "def", "", "k0", "v1", "row", "__import__('os')", "null", "é"]
     header = ",".join(quote(name) for name in names)
     data = f"{header}\n{','.join(str(i) for i in range(len(names)))}\n".encode()
     properties = {name: INTEGER for name in names}
@@ -134,7 +128,8 @@ def test_record_writer_writes_what_the_sdk_writes(version: int | None) -> None:
         assert record_writer.write(iter([dict(r) for r in records]), 10) == 2
         sdk = MsgSpecWriter()
         expected = b"".join(
-            bytes(sdk.format_message(RecordMessage("activities", r, version, now))) for r in records
+            bytes(sdk.format_message(RecordMessage("activities", r, version, now)))
+            for r in records
         )
         out.flush()
     assert out.buffer.getvalue() == expected  # type: ignore[attr-defined]

@@ -99,11 +99,8 @@ class FakeMarketo:
     def _view(self, job: dict) -> dict:
         view = {k: job[k] for k in ("exportId", "status", "format", "createdAt")}
         if job["status"] == "Completed":
-            view.update(
-                numberOfRecords=job["records"],
-                fileSize=len(job["data"]),
-                fileChecksum="sha256:" + hashlib.sha256(job["data"]).hexdigest(),
-            )
+            view.update(numberOfRecords=job["records"], fileSize=len(job["data"]),
+                        fileChecksum="sha256:" + hashlib.sha256(job["data"]).hexdigest())
         if job["status"] == "Failed":
             view["errorMsg"] = "Export failed (fake)"
         return view
@@ -126,16 +123,9 @@ class FakeMarketo:
             export_id = f"job-{len(self.jobs) + 1}"
             records = 0 if start in self.zero_records else 1
             data = f"id,start\n{len(self.jobs) + 1},{start}\n".encode() if records else b""
-            self.jobs[export_id] = {
-                "exportId": export_id,
-                "status": "Created",
-                "format": "CSV",
-                "createdAt": "2024-02-01T00:00:00Z",
-                "start": start,
-                "polls": 0,
-                "records": records,
-                "data": data,
-            }
+            self.jobs[export_id] = {"exportId": export_id, "status": "Created", "format": "CSV",
+                                    "createdAt": "2024-02-01T00:00:00Z", "start": start,
+                                    "polls": 0, "records": records, "data": data}
             self._advance()
             if self.ambiguous_creates:
                 self.ambiguous_creates -= 1
@@ -203,11 +193,8 @@ class FakeMarketo:
     def list_jobs(self, request, context):
         with self.lock:
             wanted = {s.lower() for s in request.qs.get("status", [""])[0].split(",")}
-            result = [
-                self._view(j)
-                for j in self.jobs.values()
-                if not wanted - {""} or j["status"].lower() in wanted
-            ]
+            result = [self._view(j) for j in self.jobs.values()
+                      if not wanted - {""} or j["status"].lower() in wanted]
             return {"requestId": "r#3", "success": True, "result": result}
 
 
@@ -217,10 +204,8 @@ def body_for(window: Window) -> dict:
 
 def make_requests(count: int, days: int = 4) -> list[ExportRequest]:
     end = START + timedelta(days=count * days) - timedelta(seconds=1)
-    return [
-        ExportRequest("leads", "leads", body_for(w), w, body_for)
-        for w in plan_windows(START, end, days)
-    ]
+    return [ExportRequest("leads", "leads", body_for(w), w, body_for)
+            for w in plan_windows(START, end, days)]
 
 
 @pytest.fixture
@@ -239,21 +224,11 @@ def client(fake, clock) -> MarketoClient:
 
 
 def make_scheduler(client, clock, tmp_path, *, quota=None, **kwargs) -> ExportScheduler:
-    settings = {
-        "max_concurrent_jobs": 2,
-        "poll_interval": 5.0,
-        "job_timeout": 100_000.0,
-        "queue_backoff": 10.0,
-        **kwargs,
-    }
+    settings = {"max_concurrent_jobs": 2, "poll_interval": 5.0, "job_timeout": 100_000.0,
+                "queue_backoff": 10.0, **kwargs}
     return ExportScheduler(
-        client,
-        quota=quota or QuotaTracker(None, today=lambda: date(2026, 1, 1)),
-        logger=LOG,
-        workdir=tmp_path / "work",
-        clock=clock,
-        sleep=clock.sleep,
-        **settings,
+        client, quota=quota or QuotaTracker(None, today=lambda: date(2026, 1, 1)), logger=LOG,
+        workdir=tmp_path / "work", clock=clock, sleep=clock.sleep, **settings,
     )
 
 
@@ -417,20 +392,17 @@ def test_an_error_is_raised_after_the_requests_before_it(fake, client, clock, tm
     fake.create_errors[requests[2].window.as_filter()["startAt"]] = error("1003", "Bad filter")
     handed_out: list[ExportRequest] = []
     with pytest.raises(MarketoError) as caught:
-        consume(
-            make_scheduler(client, clock, tmp_path),
-            requests,
-            on_ready=lambda ready: handed_out.append(ready.request),
-        )
+        consume(make_scheduler(client, clock, tmp_path), requests,
+                on_ready=lambda ready: handed_out.append(ready.request))
     assert caught.value.code == "1003"
     assert handed_out == requests[:2]
-    assert all(
-        job["start"] != requests[3].window.as_filter()["startAt"] for job in fake.jobs.values()
-    )  # nothing created after the failing request
+    assert all(job["start"] != requests[3].window.as_filter()["startAt"]
+               for job in fake.jobs.values())  # nothing created after the failing request
 
 
 def test_worker_errors_are_raised_to_the_consumer(requests_mock, fake, client, clock, tmp_path):
-    requests_mock.get(re.compile(f"{EXPORT}/[^/]+/status.json"), json=error("603", "Access denied"))
+    requests_mock.get(re.compile(f"{EXPORT}/[^/]+/status.json"),
+                      json=error("603", "Access denied"))
     with pytest.raises(MarketoError) as caught:
         consume(make_scheduler(client, clock, tmp_path), make_requests(2))
     assert caught.value.code == "603"
@@ -475,7 +447,7 @@ def test_own_byte_count_stops_before_creating(fake, client, clock, tmp_path):
     assert 2 <= len(ready) < 5
     last = events[-1]
     assert isinstance(last, QuotaExhausted) and "this tap's count" in last.message
-    assert [p.window for p in last.pending] == [r.window for r in requests[len(ready) :]]
+    assert [p.window for p in last.pending] == [r.window for r in requests[len(ready):]]
     assert len(fake.jobs) == len(ready) + sum(1 for p in last.pending if p.resume_export_id)
 
 
@@ -501,15 +473,9 @@ def test_resume_attaches_instead_of_creating(fake, client, clock, tmp_path):
 def test_close_cancels_unused_jobs_but_keeps_those_in_state(fake, client, clock, tmp_path):
     requests = make_requests(5)
     scheduler = ExportScheduler(
-        client,
-        max_concurrent_jobs=2,
-        poll_interval=5.0,
-        job_timeout=100_000.0,
-        queue_backoff=10.0,
-        quota=QuotaTracker(None, today=lambda: date(2026, 1, 1)),
-        logger=LOG,
-        clock=clock,
-        sleep=clock.sleep,
+        client, max_concurrent_jobs=2, poll_interval=5.0, job_timeout=100_000.0,
+        queue_backoff=10.0, quota=QuotaTracker(None, today=lambda: date(2026, 1, 1)),
+        logger=LOG, clock=clock, sleep=clock.sleep,
     )
     fake.complete_only = {"job-1"}
     events = scheduler.run(requests)
@@ -521,9 +487,8 @@ def test_close_cancels_unused_jobs_but_keeps_those_in_state(fake, client, clock,
             workdir = event.path.parent
             break
     time.sleep(0.2)  # let the worker submit more
-    live_before = {
-        i for i, j in fake.jobs.items() if j["status"] in ("Created", "Queued", "Processing")
-    }
+    live_before = {i for i, j in fake.jobs.items() if j["status"] in ("Created", "Queued",
+                                                                       "Processing")}
     scheduler.close(keep={"job-2"})
     events.close()
     assert live_before >= {"job-2", "job-3"}, "the worker should have submitted jobs ahead"
@@ -536,17 +501,12 @@ def test_close_cancels_unused_jobs_but_keeps_those_in_state(fake, client, clock,
 
 def test_temporary_workdir_is_removed_after_the_run(fake, client, clock):
     scheduler = ExportScheduler(
-        client,
-        poll_interval=5.0,
-        quota=QuotaTracker(None, today=lambda: date(2026, 1, 1)),
-        logger=LOG,
-        clock=clock,
-        sleep=clock.sleep,
+        client, poll_interval=5.0, quota=QuotaTracker(None, today=lambda: date(2026, 1, 1)),
+        logger=LOG, clock=clock, sleep=clock.sleep,
     )
     dirs: set = set()
-    events, _ = consume(
-        scheduler, make_requests(2), on_ready=lambda ready: dirs.add(ready.path.parent)
-    )
+    events, _ = consume(scheduler, make_requests(2),
+                        on_ready=lambda ready: dirs.add(ready.path.parent))
     assert len(ready_events(events)) == 2 and len(dirs) == 1
     assert not next(iter(dirs)).exists()
 
