@@ -113,6 +113,14 @@ CONFIG_SCHEMA = th.PropertiesList(
         description="Activity types to export (default: every type bulk can export).",
     ),
     th.Property(
+        "activities_by_type",
+        th.BooleanType,
+        default=False,
+        description="Also one stream per exportable activity type, activities_<type name> "
+        "(custom types: activities_<apiName>), each attribute in a typed column; fed by the "
+        "same export jobs as activities (no extra job).",
+    ),
+    th.Property(
         "program_ids",
         th.ArrayType(th.IntegerType),
         description="Programs whose members to export (default: every program).",

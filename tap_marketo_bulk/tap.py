@@ -32,7 +32,7 @@ from tap_marketo_bulk.settings import (
     schema_error_line,
 )
 from tap_marketo_bulk.state_check import check_state
-from tap_marketo_bulk.streams.activities import ActivitiesStream, activities_schema
+from tap_marketo_bulk.streams.activities_by_type import activity_streams
 from tap_marketo_bulk.streams.asset_catalog import ASSET_CATALOG_STREAMS
 from tap_marketo_bulk.streams.assets import (
     EmailsStream,
@@ -289,11 +289,8 @@ class TapMarketoBulk(Tap):
                 self._bulk_schema("leads", lambda: object_schema(self.lead_properties())),
                 engine,
             ),
-            ActivitiesStream(
-                self,
-                self._bulk_schema("activities", lambda: activities_schema(self.activity_types())),
-                engine,
-            ),
+            # `activities`, and with activities_by_type its per-type streams (one export).
+            *activity_streams(self, engine, self._bulk_schema),
             ProgramMembersStream(
                 self,
                 self._bulk_schema(

@@ -158,7 +158,7 @@ class BulkExportStream(DirectRecordStream):
         # Keys emitted this run, to drop repeats. A set of 1M activity GUIDs takes ~100 MB; a
         # KeySet keeps dense integer ids as bits (~128 KB), exactly (see keyset.py).
         seen = KeySet()
-        parser = CsvRecordParser(self.schema["properties"], logger=self.logger)
+        parser = CsvRecordParser(self.file_properties(), logger=self.logger)
         started = time.monotonic()
         in_flight: dict[str, str] = self.stream_state.setdefault("in_flight", {})
         self.summary.update(windows_planned=len(remaining))
@@ -196,6 +196,10 @@ class BulkExportStream(DirectRecordStream):
             if close:
                 close()
             self._log_summary(time.monotonic() - started)
+
+    def file_properties(self) -> dict[str, dict]:
+        """The export file's columns, typed (a stream fed by another's file types them so)."""
+        return self.schema["properties"]
 
     def marketo_data_types(self) -> dict[str, str]:
         """Column -> Marketo dataType as the instance describes it now (streams built from a

@@ -101,6 +101,15 @@ class RecordWriter:
             writer.write_pending()
         return written
 
+    def append(self, record: dict[str, t.Any]) -> None:
+        """Write one record (rows routed from another stream's file, one at a time)."""
+        pending = self._writer.pending
+        pending += self._prefix
+        sdk_encoder.encode_into(record, pending, -1)
+        pending += self._suffix
+        if len(pending) >= PENDING_LIMIT_BYTES:
+            self._writer.write_pending()
+
 
 # Stream methods run per record by the SDK's path: a stream overriding one needs that path.
 _PER_RECORD_HOOKS = (
