@@ -181,8 +181,12 @@ class ReconcilingStream(BulkExportStream):
         state = self.stream_state
         reconcile = state["reconcile"]
         version = int(reconcile["version"])
-        # The direct path's pending records are written before this message (output.py).
-        self._write_activate_version_message(version)
+        if self.config.get("emit_activate_version_messages") is False:
+            # Turned off for a loader that can't take it: the versions still go on the records.
+            self.logger.info("%s: ACTIVATE_VERSION %d not sent (turned off)", self.name, version)
+        else:
+            # The direct path's pending records are written before this message (output.py).
+            self._write_activate_version_message(version)
         self.finish_reconcile(reconcile)
         del state["reconcile"]
         state["version"] = version

@@ -226,7 +226,11 @@ def selected_catalog(workdir: Path, config: dict) -> dict:
     path.write_text(json.dumps(config))
     out = subprocess.run(
         [sys.executable, "-m", "tap_marketo_bulk", "--config", str(path), "--discover"],
-        cwd=REPO_ROOT, capture_output=True, text=True, check=True, timeout=RUN_TIMEOUT,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=RUN_TIMEOUT,
     )
     catalog = json.loads(out.stdout)
     for entry in catalog["streams"]:
@@ -249,12 +253,19 @@ class Pipe:
                 args += [f"--{option}", str(path)]
         self.log = workdir / f"{name}-tap.log"
         self.tap = subprocess.Popen(
-            args, cwd=REPO_ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=self.log.open("wb"), text=True,
+            args,
+            cwd=REPO_ROOT,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=self.log.open("wb"),
+            text=True,
         )
         self.target = subprocess.Popen(
-            target, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=(workdir / f"{name}-target.log").open("wb"), text=True,
+            target,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=(workdir / f"{name}-target.log").open("wb"),
+            text=True,
         )
         self.target_lines: list[str] = []
         self._reader = threading.Thread(target=self._read_target, daemon=True)
@@ -348,9 +359,16 @@ def test_a_sigkill_in_the_middle_of_the_reconcile_then_a_rerun_ends_the_same(
         if message["type"] == "RECORD" and message["stream"] == "program_members":
             assert message["version"] != day1_version
             seen += 1
-            if seen == 20:  # among the first job's records (10 programs, 8 members each)
-                killed.tap.send_signal(signal.SIGKILL)
-                break
+        members = (
+            message["value"]["bookmarks"].get("program_members", {})
+            if (message["type"] == "STATE")
+            else {}
+        )
+        if (members.get("reconcile") or {}).get("programs"):
+            # The first job's programs are done, the second job's still to come: kill.
+            killed.tap.send_signal(signal.SIGKILL)
+            break
+    assert seen > 0
     code, state = killed.finish()
     assert code == -signal.SIGKILL
     assert state is not None
@@ -358,14 +376,15 @@ def test_a_sigkill_in_the_middle_of_the_reconcile_then_a_rerun_ends_the_same(
     assert interrupted["version"] > day1_version
 
     rerun = pipe("rerun", DAY2_END, state)
-    versions_seen = {
-        m["version"]
-        for m in rerun.messages()
-        if m["type"] == "RECORD" and m["stream"] == "program_members"
-    }
+    resumed = [
+        m for m in rerun.messages() if m["type"] == "RECORD" and m["stream"] == "program_members"
+    ]
     code, state = rerun.finish()
     assert code == 0, rerun.log.read_text()[-3000:]
-    assert versions_seen == {interrupted["version"]}  # resumed under the same version
+    assert {m["version"] for m in resumed} == {interrupted["version"]}  # the same version
+    # Only the programs the killed run had not finished are exported again.
+    assert resumed and interrupted.get("programs")
+    assert not {m["record"]["programId"] for m in resumed} & set(interrupted["programs"])
     assert state is not None
     assert state["bookmarks"]["program_members"]["version"] == interrupted["version"]
     assert "reconcile" not in state["bookmarks"]["program_members"]

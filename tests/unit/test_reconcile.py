@@ -271,3 +271,15 @@ def test_a_bad_reconcile_key_is_dropped_with_a_warning_naming_stream_and_key(
     assert record.levelno == logging.WARNING and "\n" not in message
     assert message.startswith(f"state: bookmarks.program_members.{entry}")
     assert warning in message
+
+
+def test_no_activate_version_when_the_setting_turns_it_off() -> None:
+    with requests_mock.Mocker() as mocker:
+        FakeMarketo(mocker, member_rows)
+        settings = config(emit_activate_version_messages=False)
+        run = run_tap(settings, catalog=catalog_with(settings, only=["program_members"]))
+    assert run.error is None, run.error
+    assert activations(run) == []
+    # The reconcile still finishes: its version is the table's, on every record.
+    version = bookmark(run)["version"]
+    assert {m["version"] for m in run.messages if m["type"] == "RECORD"} == {version}
