@@ -136,7 +136,8 @@ class ReconcilingStream(BulkExportStream):
         last = parse_datetime(state["reconciled_at"])
         age = (self.engine.end_date.date() - last.date()).days
         if age >= every:
-            return f"the last one, {state['reconciled_at']}, is {age} days old"
+            days = "1 day" if age == 1 else f"{age} days"
+            return f"the last one, {state['reconciled_at']}, is {days} old"
         return None
 
     # ----- the sync ---------------------------------------------------------------------------
