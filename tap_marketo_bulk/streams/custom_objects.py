@@ -181,14 +181,15 @@ class CustomObjectStream(ReconcilingStream):
         if reconcile is None or window is None:
             super().finish_window(window)
             return
-        # A reconcile's window moves the reconcile's progress, not the bookmark: until it has
-        # finished, a state without it (dropped) still resumes the incremental windows.
+        # A reconcile's window moves the reconcile's progress, and the bookmark only forward
+        # (a first sync's windows move it as before): a state without the reconcile (dropped)
+        # still resumes after the last window ever emitted.
         state = self.stream_state
-        bookmark = {k: state[k] for k in BOOKMARK_KEYS if k in state}
+        bookmark = state.get("replication_key_value")
+        kept = {k: state[k] for k in BOOKMARK_KEYS if k in state}
         super().finish_window(window)
-        for key in BOOKMARK_KEYS:
-            state.pop(key, None)
-        state.update(bookmark)
+        if bookmark and parse_datetime(bookmark) > window.end:
+            state.update(kept)
         reconcile["through"] = format_datetime(window.end)
 
     def finish_reconcile(self, reconcile: dict) -> None:
