@@ -283,3 +283,35 @@ def test_no_activate_version_when_the_setting_turns_it_off() -> None:
     # The reconcile still finishes: its version is the table's, on every record.
     version = bookmark(run)["version"]
     assert {m["version"] for m in run.messages if m["type"] == "RECORD"} == {version}
+
+
+def test_a_quota_stop_in_the_middle_keeps_the_reconcile_for_the_next_run() -> None:
+    def many_rows(body: dict) -> list[dict]:
+        return [
+            {"programId": p, "leadId": p * 100 + i, "statusName": "Member", "updatedAt": DAY1}
+            for p in body["filter"].get("programIds", [])
+            for i in range(5)
+        ]
+
+    # One job at a time, and the first file (50 rows, ~2 KB) spends the day's 0.001 MiB.
+    settings = config(max_concurrent_jobs=1, daily_quota_mb=0.001)
+    with requests_mock.Mocker() as mocker:
+        fake = FakeMarketo(mocker, many_rows)
+        catalog = catalog_with(settings, only=["program_members"])
+        stopped = run_tap(settings, catalog=catalog)
+        assert stopped.error is None, stopped.error
+        assert member_exports(fake) == [{"programIds": PROGRAMS[:10]}]
+        # Records of the new version are out, but not all of them: no ACTIVATE_VERSION.
+        assert len(stopped.records("program_members")) == 50
+        assert activations(stopped) == []
+        state = bookmark(stopped)
+        assert state["reconcile"]["programs"] == PROGRAMS[:10]
+        assert "version" not in state and "replication_key_value" not in state
+        fake.creates.clear()
+        resumed = run_tap(config(max_concurrent_jobs=1), state=stopped.final_state, catalog=catalog)
+    assert resumed.error is None, resumed.error
+    assert member_exports(fake) == [{"programIds": [11, 12]}]
+    version = state["reconcile"]["version"]
+    assert {m["version"] for m in resumed.messages if m["type"] == "RECORD"} == {version}
+    assert [m["version"] for _, m in activations(resumed)] == [version]
+    assert bookmark(resumed)["version"] == version
