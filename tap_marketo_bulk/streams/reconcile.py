@@ -51,7 +51,7 @@ class ReconcilingStream(BulkExportStream):
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         super().__init__(*args, **kwargs)
-        self._reconciling: bool | None = None  # decided once per run (reconcile_decision)
+        self._reconciling: bool | None = None  # decided once per run (_decide)
         self._reconcile_windows_left: int | None = None  # planned windows of this run's reconcile
 
     # ----- what subclasses define -------------------------------------------------------------
