@@ -32,9 +32,9 @@ from tests.e2e.harness import STREAM_KEYS
 from tests.e2e.test_meltano_postgres import (
     DATA_END,
     DATA_START,
+    STATE_ID,
     Db,
     psycopg,
-    state_of,
     tap_env,
     timed_run,
 )
@@ -175,7 +175,16 @@ def selected_env(sb: Sandbox, postgres: PostgresServer, schema: str, end: str) -
         **tap_env(sb, postgres, schema, end_date=end),
         "TAP_MARKETO_BULK__SELECT": json.dumps([f"{s}.*" for s in STREAMS]),
         "TAP_MARKETO_BULK_RECONCILE_EVERY_DAYS": "1",
+        # A state of its own: the session's Meltano project is shared with other tests.
+        "MELTANO_RUN_STATE_ID_SUFFIX": schema,
     }
+
+
+def bookmarks_in_meltano(project: MeltanoProject, env: dict[str, str]) -> dict[str, Any]:
+    state_id = f"{STATE_ID}:{env['MELTANO_RUN_STATE_ID_SUFFIX']}"
+    output = project.check("state", "get", state_id, env=env)
+    value, _end = json.JSONDecoder().raw_decode(output[output.index("{") :])
+    return value["singer_state"]["bookmarks"]
 
 
 @pytest.fixture
@@ -200,7 +209,7 @@ def test_reconcile_marks_removed_rows_and_keeps_the_others_live_with_their_value
         day1_versions = {s: versions(db, s) for s in STREAMS}
     # Day 1 is the first sync, a reconcile: one version, on every row.
     assert all(v == {"live": (1, 0)} for v in day1_versions.values()), day1_versions
-    day1 = state_of(meltano_project, env)["singer_state"]["bookmarks"]
+    day1 = bookmarks_in_meltano(meltano_project, env)
 
     removed = remove_and_update(sb)
     env2 = {**env, "TAP_MARKETO_BULK_END_DATE": DAY2_END}
@@ -211,7 +220,7 @@ def test_reconcile_marks_removed_rows_and_keeps_the_others_live_with_their_value
         # Live rows carry the new version, marked ones the old: nothing without a version.
         assert all(versions(db, s) == {"live": (1, 0), "marked": (1, 0)} for s in STREAMS)
     assert live["program_members"] == len(sb.truth.program_members)
-    day2 = state_of(meltano_project, env2)["singer_state"]["bookmarks"]
+    day2 = bookmarks_in_meltano(meltano_project, env2)
     for stream in STREAMS:
         assert day2[stream]["version"] > day1[stream]["version"], stream
         assert day2[stream]["reconciled_at"] == DAY2_END
