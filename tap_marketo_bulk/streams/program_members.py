@@ -74,6 +74,18 @@ class ProgramMembersStream(ReconcilingStream):
                 )
         return self._incremental
 
+    def _reconcile_reason(self) -> str | None:
+        reason = super()._reconcile_reason()
+        if reason is None and self.stream_state.get("replication_key_value"):
+            programs = self.program_ids()
+            if programs and not self.incremental(programs[0]):
+                # No updatedAt filter: every run exports every member, so each is a reconcile.
+                return "every run exports every member (no updatedAt filter)"
+        return reason
+
+    def reconcile_costs_nothing_extra(self) -> bool:
+        return super().reconcile_costs_nothing_extra() or self._incremental is False
+
     def plan_requests(self, end: datetime) -> list[ExportRequest]:
         programs = list(dict.fromkeys(self.program_ids()))
         if not programs:

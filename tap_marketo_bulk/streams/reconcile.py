@@ -60,6 +60,10 @@ class ReconcilingStream(BulkExportStream):
         """Every row is re-exported under the new version: set the bookmark for the next run."""
         raise NotImplementedError
 
+    def reconcile_costs_nothing_extra(self) -> bool:
+        """This run exports every row anyway (a first sync): no quota check for the reconcile."""
+        return not self.stream_state.get("replication_key_value")
+
     # ----- the decision -----------------------------------------------------------------------
 
     @property
@@ -95,9 +99,8 @@ class ReconcilingStream(BulkExportStream):
         remaining = self.engine.quota.remaining
         cost = "unknown (none recorded)" if estimate is None else f"{estimate / MIB:.1f} MiB"
         left = "no daily_quota_mb" if remaining is None else f"{remaining / MIB:.1f} MiB left today"
-        first_sync = not state.get("replication_key_value")
         fits = estimate is None or remaining is None or estimate <= remaining
-        if not first_sync and not fits:
+        if not self.reconcile_costs_nothing_extra() and not fits:
             self.logger.warning(
                 "%s: reconcile due (%s) but its estimated export quota cost %s does not fit "
                 "(%s of daily_quota_mb): it waits for a day it fits; removed rows stay live in "

@@ -315,3 +315,21 @@ def test_a_quota_stop_in_the_middle_keeps_the_reconcile_for_the_next_run() -> No
     assert {m["version"] for m in resumed.messages if m["type"] == "RECORD"} == {version}
     assert [m["version"] for _, m in activations(resumed)] == [version]
     assert bookmark(resumed)["version"] == version
+
+
+def test_without_the_updated_at_filter_every_run_is_a_reconcile_at_no_extra_cost() -> None:
+    day1, catalog = first_sync()
+    state = day1.final_state
+    # A quota estimate that would not fit: the run exports every member anyway.
+    state["bookmarks"]["program_members"]["reconcile_bytes"] = 10 * 1024 * 1024
+    with requests_mock.Mocker() as mocker:
+        fake = FakeMarketo(mocker, member_rows, updated_at_supported=False)
+        run = run_tap(config(end_date=DAY2, daily_quota_mb=5), state=state, catalog=catalog)
+    assert run.error is None, run.error
+    assert member_exports(fake) == [{"programIds": PROGRAMS[:10]}, {"programIds": [11, 12]}]
+    version = bookmark(run)["version"]
+    assert version > bookmark(day1)["version"]
+    assert {m["version"] for m in run.messages if m["type"] == "RECORD"} == {version}
+    [(position, message)] = activations(run)
+    assert message["version"] == version
+    assert position > max(record_positions(run, "program_members"))
