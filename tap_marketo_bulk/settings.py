@@ -182,6 +182,14 @@ CONFIG_SCHEMA = th.PropertiesList(
         description="Full-table streams end each run with ACTIVATE_VERSION, so a loader with "
         "activate_version marks rows Marketo no longer has (_sdc_deleted_at).",
     ),
+    th.Property(
+        "reconcile_every_days",
+        th.IntegerType,
+        default=7,
+        description="program_members and custom objects: every this many days (of end_date) a "
+        "reconcile exports every row again under a new table version, so the loader marks rows "
+        "Marketo no longer has (_sdc_deleted_at); the first sync is one.",
+    ),
 ).to_dict()
 
 _RANGES: dict[str, tuple[float, float]] = {
@@ -194,6 +202,7 @@ _RANGES: dict[str, tuple[float, float]] = {
     "request_timeout_seconds": (1, 3600),
     "daily_quota_mb": (0.001, 1_000_000),
     "list_members_rest_page_limit": (1, 100_000),
+    "reconcile_every_days": (1, 3650),
 }
 
 

@@ -4,7 +4,8 @@ A bookmark decides what is exported: one that can't be read ends the run with on
 stream and key (never a silent restart from start_date, never a skip). Entries whose loss costs no
 data are dropped with a WARNING: an `in_flight` export id (its window is exported again), the
 `quota` carry-over (today's count restarts at what Marketo reports), `ids_at_bookmark` (rows at
-the bookmark's second may come again; loaders upsert on the key).
+the bookmark's second may come again; loaders upsert on the key), and the reconcile keys (a
+reconcile then runs again, or sooner: every row is exported again, nothing is skipped).
 """
 
 from __future__ import annotations
@@ -87,6 +88,7 @@ def _checked_bookmark(stream: str, bookmark: t.Any, log: logging.Logger) -> dict
             )
     _check_full_export(where, stream, checked.get("full_export"))
     _check_in_flight(where, checked, log)
+    _check_reconcile(where, checked, log)
     quota = checked.get("quota")
     if quota is not None and not (
         isinstance(quota, Mapping)
@@ -155,3 +157,72 @@ def _check_in_flight(where: str, bookmark: dict[str, t.Any], log: logging.Logger
                 export_id,
             )
     bookmark["in_flight"] = kept
+
+
+def _is_count(value: t.Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _reconcile_problem(reconcile: t.Any, version: t.Any) -> str | None:
+    """What is wrong with a reconcile in progress, or None."""
+    if not isinstance(reconcile, Mapping):
+        return f"expected an object, got {_kind(reconcile)}"
+    if not (_is_count(reconcile.get("version")) and reconcile["version"] > 0):
+        return f"version is not a positive integer: {reconcile.get('version')!r}"
+    if _is_count(version) and reconcile["version"] <= version:
+        return f"version {reconcile['version']} is not above the table version {version}"
+    for key in ("started_at", "through"):
+        if key in reconcile and not _is_datetime(reconcile[key]):
+            return f"{key} is not an ISO 8601 datetime: {reconcile[key]!r}"
+    if not _is_datetime(reconcile.get("started_at")):
+        return "started_at is missing"
+    if not _is_count(reconcile.get("bytes", 0)):
+        return f"bytes is not a byte count: {reconcile.get('bytes')!r}"
+    programs = reconcile.get("programs", [])
+    if not isinstance(programs, list) or not all(
+        isinstance(p, int) and not isinstance(p, bool) for p in programs
+    ):
+        return f"programs is not a list of program ids: {programs!r}"
+    return None
+
+
+def _check_reconcile(where: str, bookmark: dict[str, t.Any], log: logging.Logger) -> None:
+    """The table version and reconcile keys (streams/reconcile.py). Each bad one is dropped
+    with a WARNING: without it a reconcile runs again (every row exported again under a new
+    version), so no row is lost and no removed row stays live past that reconcile."""
+    version = bookmark.get("version")
+    if version is not None and not (_is_count(version) and version > 0):
+        log.warning(
+            "%s.version is not a table version (%r): ignored; a reconcile runs on this run",
+            where,
+            version,
+        )
+        del bookmark["version"]
+    reconciled_at = bookmark.get("reconciled_at")
+    if reconciled_at is not None and not _is_datetime(reconciled_at):
+        log.warning(
+            "%s.reconciled_at is not an ISO 8601 datetime (%r): ignored; a reconcile runs on "
+            "this run",
+            where,
+            reconciled_at,
+        )
+        del bookmark["reconciled_at"]
+    estimate = bookmark.get("reconcile_bytes")
+    if estimate is not None and not _is_count(estimate):
+        log.warning(
+            "%s.reconcile_bytes is not a byte count (%r): ignored; the next reconcile's quota "
+            "cost is unknown",
+            where,
+            estimate,
+        )
+        del bookmark["reconcile_bytes"]
+    reconcile = bookmark.get("reconcile")
+    problem = None if reconcile is None else _reconcile_problem(reconcile, bookmark.get("version"))
+    if problem:
+        log.warning(
+            "%s.reconcile: %s: ignored; the interrupted reconcile starts again under a new "
+            "version when due (its rows already loaded stay live until then)",
+            where,
+            problem,
+        )
+        del bookmark["reconcile"]

@@ -3,7 +3,10 @@
 Discovery lists the instance's custom objects (`/rest/v1/customobjects.json`) and keeps those
 with a relationship to `Lead`: Marketo's bulk export takes only first-level lead-linked objects
 (api-notes §10). Each is exported like leads: `updatedAt` windows of `window_days` minus one
-second, only the selected columns plus the key (`idField`, marketoGUID) and `updatedAt`.
+second, only the selected columns plus the key (`idField`, marketoGUID) and `updatedAt`. A
+reconcile (reconcile.py; the first sync is one) exports every window of the object's lifetime
+again, from the first record date, under a new table version: deleted records are then marked
+deleted by the loader.
 """
 
 from __future__ import annotations
@@ -16,9 +19,10 @@ from datetime import datetime
 
 from tap_marketo_bulk.errors import ConfigError, MarketoError
 from tap_marketo_bulk.export.scheduler import ExportRequest
-from tap_marketo_bulk.export.windows import Window
+from tap_marketo_bulk.export.windows import Window, format_datetime, parse_datetime
 from tap_marketo_bulk.records.schema import describe_data_types
-from tap_marketo_bulk.streams.bulk import BulkExportStream
+from tap_marketo_bulk.streams.bulk import ONE_SECOND
+from tap_marketo_bulk.streams.reconcile import ReconcilingStream
 
 if t.TYPE_CHECKING:
     from singer_sdk import Tap
@@ -132,7 +136,7 @@ def discover_custom_objects(
     return objects
 
 
-class CustomObjectStream(BulkExportStream):
+class CustomObjectStream(ReconcilingStream):
     """One lead-linked custom object, exported by `updatedAt` windows."""
 
     replication_key = "updatedAt"
@@ -162,4 +166,40 @@ class CustomObjectStream(BulkExportStream):
         def body_for(window: Window) -> dict:
             return {"fields": fields, "format": "CSV", "filter": {"updatedAt": window.as_filter()}}
 
-        return self.window_requests(self.plan_windows(end), body_for)
+        return self.count_reconcile_requests(self.window_requests(self.plan_windows(end), body_for))
+
+    def window_start(self) -> datetime:
+        """A reconcile starts at the first record date, or after its last finished window."""
+        reconcile = self.reconcile
+        if reconcile is None:
+            return super().window_start()
+        through = reconcile.get("through")
+        return parse_datetime(through) + ONE_SECOND if through else self.engine.first_record_date
+
+    def finish_window(self, window: Window | None) -> None:
+        reconcile = self.reconcile
+        if reconcile is None or window is None:
+            super().finish_window(window)
+            return
+        # A reconcile's window moves the reconcile's progress, and the bookmark only forward
+        # (a first sync's windows move it as before): a state without the reconcile (dropped)
+        # still resumes after the last window ever emitted.
+        state = self.stream_state
+        bookmark = state.get("replication_key_value")
+        kept = {k: state[k] for k in BOOKMARK_KEYS if k in state}
+        super().finish_window(window)
+        if bookmark and parse_datetime(bookmark) > window.end:
+            state.update(kept)
+        reconcile["through"] = format_datetime(window.end)
+
+    def finish_reconcile(self, reconcile: dict) -> None:
+        """Every window up to this run's end is exported again: the bookmark moves there."""
+        through = reconcile.get("through")
+        if through:
+            state = self.stream_state
+            state["replication_key"] = self.replication_key
+            state["replication_key_value"] = through
+            state["filter"] = self.filter_name
+
+
+BOOKMARK_KEYS = ("replication_key", "replication_key_value", "filter")

@@ -2,7 +2,9 @@
 
 A first sync exports every program in full (no date filter: one job per 10 programs instead of one
 per window and 10 programs); later runs take updatedAt windows from the time those exports
-started, and export in full once each program new to the export.
+started, and export in full once each program new to the export. A reconcile (reconcile.py; the
+first sync is one) is such a full export under a new table version: removed members are then
+marked deleted by the loader.
 """
 
 from __future__ import annotations
@@ -12,8 +14,9 @@ from datetime import datetime
 
 from tap_marketo_bulk.export.scheduler import ExportRequest
 from tap_marketo_bulk.export.windows import Window, format_datetime, parse_datetime
-from tap_marketo_bulk.streams.bulk import ONE_SECOND, BulkExportStream
+from tap_marketo_bulk.streams.bulk import ONE_SECOND
 from tap_marketo_bulk.streams.leads import probe_filter
+from tap_marketo_bulk.streams.reconcile import ReconcilingStream
 
 MAX_PROGRAMS_PER_JOB = 10  # Marketo's limit on the programIds filter
 
@@ -24,7 +27,7 @@ def batched(ids: list[int], size: int = MAX_PROGRAMS_PER_JOB) -> list[list[int]]
     return [unique[i : i + size] for i in range(0, len(unique), size)]
 
 
-class ProgramMembersStream(BulkExportStream):
+class ProgramMembersStream(ReconcilingStream):
     name = "program_members"
     object_path = "program/members"
     primary_keys: t.ClassVar[list[str]] = ["leadId", "programId"]
@@ -33,7 +36,6 @@ class ProgramMembersStream(BulkExportStream):
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         super().__init__(*args, **kwargs)
         self._incremental: bool | None = None
-        self._first_sync: list[int] | None = None  # programs of a first sync's full exports
 
     @property
     def filter_name(self) -> str:  # type: ignore[override]
@@ -72,11 +74,23 @@ class ProgramMembersStream(BulkExportStream):
                 )
         return self._incremental
 
+    def _reconcile_reason(self) -> str | None:
+        reason = super()._reconcile_reason()
+        if reason is None and self.stream_state.get("replication_key_value"):
+            programs = self.program_ids()
+            if programs and not self.incremental(programs[0]):
+                # No updatedAt filter: every run exports every member, so each is a reconcile.
+                return "every run exports every member (no updatedAt filter)"
+        return reason
+
+    def reconcile_costs_nothing_extra(self) -> bool:
+        return super().reconcile_costs_nothing_extra() or self._incremental is False
+
     def plan_requests(self, end: datetime) -> list[ExportRequest]:
         programs = list(dict.fromkeys(self.program_ids()))
         if not programs:
             self.logger.info("program_members: no programs to export")
-            return []
+            return self.count_reconcile_requests([])
         # With programIds, Marketo puts a programId column first by itself: don't ask twice.
         fields = [name for name in self.selected_columns(always=("leadId",)) if name != "programId"]
 
@@ -89,17 +103,15 @@ class ProgramMembersStream(BulkExportStream):
             ]
 
         state = self.stream_state
-        if not state.get("replication_key_value"):
-            # First sync: every program in full, no date filter, one job per 10 programs. The
-            # bookmark becomes the time these exports started; state keeps which programs are
-            # done, so a crash between them resumes with the rest only.
-            full = state.setdefault("full_export", {})
-            full.setdefault("started_at", format_datetime(end))
-            done = set(full.setdefault("programs", []))
-            self._first_sync = [p for p in programs if p not in done]
-            if not self._first_sync:  # all exported, the bookmark not yet set
-                self._set_bookmark(full["started_at"])
-            return full_requests(self._first_sync)
+        reconcile = self.reconcile
+        if reconcile is not None:
+            # A reconcile (a first sync too): every program in full, no date filter, one job per
+            # 10 programs. The reconcile keeps which programs are done, so a crash between them
+            # resumes with the rest only; the bookmark becomes the time it started.
+            done = set(reconcile.setdefault("programs", []))
+            return self.count_reconcile_requests(
+                full_requests([p for p in programs if p not in done])
+            )
         if not self.incremental(programs[0]):
             return full_requests(programs)
         if "full_export" not in state:
@@ -136,17 +148,20 @@ class ProgramMembersStream(BulkExportStream):
         super().finish_request(request, window)
         if request.window is not None:
             return
-        state = self.stream_state
-        full = state.setdefault("full_export", {})
-        done = full.setdefault("programs", [])
+        reconcile = self.reconcile
+        full = self.stream_state.setdefault("full_export", {})
+        done = (reconcile if reconcile is not None else full).setdefault("programs", [])
         done.extend(p for p in request.body["filter"]["programIds"] if p not in done)
         done.sort()
-        first_sync = self._first_sync
-        if first_sync is not None and set(first_sync) <= set(done) and full.get("started_at"):
-            # Every program is exported in full: later runs take updatedAt windows from the
-            # time those exports started.
-            self._first_sync = None
-            self._set_bookmark(full["started_at"])
+
+    def finish_reconcile(self, reconcile: dict) -> None:
+        """Every program is exported in full: later runs take updatedAt windows from the time
+        the reconcile started."""
+        self.stream_state["full_export"] = {
+            "started_at": reconcile["started_at"],
+            "programs": sorted(reconcile.get("programs", [])),
+        }
+        self._set_bookmark(reconcile["started_at"])
 
     def _set_bookmark(self, started_at: str) -> None:
         state = self.stream_state

@@ -116,7 +116,8 @@ def test_first_program_member_sync_is_in_full_then_updated_at_windows(
     sandbox_factory: Callable[..., Sandbox],
 ) -> None:
     sb = sandbox_factory(**SANDBOX)
-    config = tap_config(sb)
+    # No reconcile in between (tests/e2e/test_reconcile_*.py): the next run's windows only.
+    config = tap_config(sb, reconcile_every_days=3650)
     catalog = catalog_with(config, only=["program_members"])
     first = run_tap(config, catalog=catalog)
     assert first.error is None, repr(first.error)
@@ -203,9 +204,10 @@ def test_a_crash_between_the_full_exports_resumes_exactly(
     config = tap_config(sb, poll_interval_seconds=0.1)
     catalog = catalog_with(config, only=["program_members"])
 
+    # The first sync is a reconcile: its progress is in `reconcile` until it finishes.
     def one_batch_done(_output: Output, message: dict) -> bool:
         bookmark = message.get("value", {}).get("bookmarks", {}).get("program_members", {})
-        done = (bookmark.get("full_export") or {}).get("programs")
+        done = (bookmark.get("reconcile") or {}).get("programs")
         return message["type"] == "STATE" and bool(done) and "replication_key_value" not in bookmark
 
     first = TapProcess(tmp_path, config, catalog, None, "first")
@@ -216,7 +218,7 @@ def test_a_crash_between_the_full_exports_resumes_exactly(
     assert reached, first.stderr_tail()
     state = first.output.last_state
     bookmark = state["bookmarks"]["program_members"]
-    done = bookmark["full_export"]["programs"]
+    done = bookmark["reconcile"]["programs"]
     assert len(done) == 10  # exactly the first batch, and no bookmark yet
     in_flight = dict(bookmark.get("in_flight") or {})
 
@@ -245,5 +247,6 @@ def test_a_crash_between_the_full_exports_resumes_exactly(
     assert sorted(final["full_export"]["programs"]) == sorted(
         int(p["id"]) for p in sb.truth.programs
     )
-    assert final["full_export"]["started_at"] == bookmark["full_export"]["started_at"]
+    assert final["full_export"]["started_at"] == bookmark["reconcile"]["started_at"]
+    assert final["version"] == bookmark["reconcile"]["version"]  # resumed under its version
     assert final["replication_key_value"] == "2024-03-31T23:59:58Z"

@@ -72,6 +72,7 @@ ENV_VALUES = {
     "max_concurrent_jobs": "2",
     "max_calls_per_20s": "100",
     "list_members_rest_page_limit": "40",
+    "reconcile_every_days": "3",
     "leads_filter": "createdAt",
     "activity_type_ids": json.dumps(ACTIVITY_TYPES),
     "program_ids": ",".join(map(str, PROGRAMS)),

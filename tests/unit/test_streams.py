@@ -146,7 +146,8 @@ def test_program_members_export_in_full_per_batch_when_updated_at_is_unsupported
 
 
 def test_program_members_first_sync_in_full_then_updated_at_windows() -> None:
-    config = {**CONFIG, "program_ids": [7]}
+    # No reconcile in between (tests/unit/test_reconcile.py): incremental windows only.
+    config = {**CONFIG, "program_ids": [7], "reconcile_every_days": 365}
     with requests_mock.Mocker() as mocker:
         fake = FakeMarketo(mocker, member_rows)
         catalog = catalog_with(config, only=["program_members"])
@@ -177,7 +178,8 @@ def test_program_members_first_sync_in_full_then_updated_at_windows() -> None:
 
 
 def test_program_members_new_programs_are_exported_in_full_once() -> None:
-    config = {**CONFIG, "program_ids": [7]}
+    # No reconcile in between (tests/unit/test_reconcile.py): incremental windows only.
+    config = {**CONFIG, "program_ids": [7], "reconcile_every_days": 365}
     with requests_mock.Mocker() as mocker:
         fake = FakeMarketo(mocker, member_rows)
         catalog = catalog_with(config, only=["program_members"])
