@@ -159,7 +159,8 @@ class Dataset:
             for pos, updated_at in zip(changed_positions, change_times, strict=True):
                 self.leads.updated[pos] = updated_at
                 self.leads.seeds[pos] = rng.getrandbits(62)  # field values change too
-            first_guid = FIRST_ACTIVITY_GUID + len(self.activities)
+                self.leads.overrides.pop(self.leads.ids[pos], None)
+            first_guid = self.activities.next_guid(FIRST_ACTIVITY_GUID)
             self.activities.append_many(
                 rng, stamps(new_activities), first_guid, self._lead_picker(rng)
             )

@@ -8,6 +8,7 @@ from typing import Any
 
 from .assets_truth import AssetTruth, reference_counts
 from .catalog import ACTIVITY_TYPES, MEMBER_FIELDS
+from .changes import merged_lead_rows
 from .dataset import Dataset
 from .timeutil import iso, parse_utc
 from .values import documented_value, format_cell
@@ -123,6 +124,12 @@ class GroundTruth(AssetTruth):
         activityDate: {id, marketoGUID, leadId, activityDate, activityTypeId: 37,
         primaryAttributeValueId, primaryAttributeValue, attributes: []}."""
         return self._cached("deleted_leads", lambda: copy.deepcopy(self._data.deleted_leads))
+
+    @property
+    def merged_leads(self) -> list[dict[str, Any]]:
+        """One row per lead merged into another, from the Merge Leads (type 32) activities that
+        name it in "Merge IDs": {leadId (the winner), mergedLeadId, mergedAt}, by mergedLeadId."""
+        return self._cached("merged_leads", lambda: merged_lead_rows(self._data))
 
     @property
     def static_lists(self) -> list[dict[str, Any]]:
