@@ -192,6 +192,7 @@ class GroundTruth(AssetTruth):
                 "programs": len(data.programs),
                 "activity_types": len(ACTIVITY_TYPES),
                 "deleted_leads": len(data.deleted_leads),
+                "merged_leads": len(self.merged_leads),
                 "static_lists": len(data.static_lists),
                 **reference_counts(data),
             }
