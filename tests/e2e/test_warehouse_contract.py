@@ -1,0 +1,224 @@
+"""End to end: the warehouse mirrors Marketo after a day of deletions, merges and removals.
+
+`meltano run tap-marketo-bulk target-postgres` (meltano.yml's settings) loads day 1; the sandbox
+then deletes 20 people, merges 10 pairs, removes 30 static list and 15 program memberships and 10
+records of each custom object, and deletes a campaign, an email and a program token; day 2 runs
+from day 1's state (Meltano's state backend). Then for EVERY table the README's contract query
+("The warehouse mirrors Marketo") must equal the sandbox's truth at day 2: no stale row, no
+missing row, no wrong value (activities of merged leads under their winner, the winner's merged
+values). The second test kills day 2 with SIGKILL midway and reruns it before checking.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import os
+import signal
+import subprocess
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from tap_marketo_bulk.sandbox import ChangeScenario
+from tests.conftest import REPO_ROOT, missing
+from tests.e2e.harness import STREAM_KEYS
+from tests.e2e.test_meltano_postgres import DATA_END, MUTATION_END, SANDBOX, parse_ts, tap_env
+
+if TYPE_CHECKING:
+    from tap_marketo_bulk.sandbox import Sandbox
+    from tests.conftest import MeltanoProject
+    from tests.e2e.postgres_server import PostgresServer
+
+try:
+    import psycopg
+    from psycopg.rows import dict_row
+except ImportError:  # the [test] extra brings it; skip locally, fail under CI
+    psycopg = None
+
+pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.meltano]
+
+DAY2 = ("2024-05-01T00:00:00Z", MUTATION_END)
+SCENARIO = ChangeScenario(deleted_leads=20, merges=10, list_removals=30, program_removals=15,
+                          custom_object_deletions=10)
+RUN_TIMEOUT = 600
+# The custom objects' link to their lead (sandbox: car_c and course_c, field leadID).
+LEAD_COLUMN = {"leads": "id", "program_members": "leadId", "list_members": "leadId",
+               "custom_car_c": "leadID", "custom_course_c": "leadID"}
+
+# The README's queries, verbatim (test_readme_states_the_contract_queries checks it). A row is
+# current when _sdc_deleted_at IS NULL; a lead-owned row also needs its lead alive and unmerged.
+CURRENT_ROWS = """SELECT t.*
+FROM program_members AS t
+WHERE t._sdc_deleted_at IS NULL
+  AND NOT EXISTS (SELECT 1 FROM deleted_leads AS d WHERE d."leadId" = t."leadId")
+  AND NOT EXISTS (SELECT 1 FROM merged_leads AS m WHERE m."mergedLeadId" = t."leadId");"""
+CURRENT_ACTIVITIES = """SELECT a.*, COALESCE(m."leadId", a."leadId") AS current_lead_id
+FROM activities AS a
+LEFT JOIN merged_leads AS m ON m."mergedLeadId" = a."leadId"
+WHERE a._sdc_deleted_at IS NULL
+  AND NOT EXISTS (SELECT 1 FROM deleted_leads AS d WHERE d."leadId" = a."leadId");"""
+CURRENT_OTHER = """SELECT t.* FROM campaigns AS t WHERE t._sdc_deleted_at IS NULL;"""
+
+
+def contract_query(stream: str) -> str:
+    """The README's query for `stream` (its table and lead column substituted)."""
+    if stream == "activities":
+        return CURRENT_ACTIVITIES
+    if stream in LEAD_COLUMN:
+        column = LEAD_COLUMN[stream]
+        return (CURRENT_ROWS.replace("program_members", f'"{stream}"')
+                .replace('t."leadId"', f't."{column}"'))
+    return CURRENT_OTHER.replace("campaigns", f'"{stream}"')
+
+
+# ----------------------------------------------------------------------------------- compare
+def _same(expected: Any, loaded: Any) -> bool:
+    """Truth's JSON-typed value vs what PostgreSQL holds for it."""
+    if isinstance(expected, str):
+        expected = expected.replace("\x00", "\ufffd")  # sanitize_null_text_characters
+    if expected is None or loaded is None:
+        return expected is None and loaded is None
+    if isinstance(loaded, dt.datetime):
+        return isinstance(expected, str) and parse_ts(expected) == parse_ts(loaded)
+    if isinstance(loaded, dt.date):
+        return loaded.isoformat() == expected
+    if isinstance(expected, bool) or isinstance(loaded, bool):
+        return expected is loaded
+    if isinstance(loaded, (int, float, decimal.Decimal)) and isinstance(expected, (int, float)):
+        return abs(float(loaded) - float(expected)) <= 1e-9 * max(1.0, abs(float(expected)))
+    if isinstance(expected, dict) and isinstance(loaded, dict):
+        return expected.keys() == loaded.keys() and all(
+            _same(v, loaded[k]) for k, v in expected.items())
+    if isinstance(expected, list) and isinstance(loaded, list):
+        return len(expected) == len(loaded) and all(
+            _same(e, v) for e, v in zip(expected, loaded, strict=True))
+    return expected == loaded
+
+
+def compare_table(rows: list[dict[str, Any]], truth: list[dict[str, Any]],
+                  keys: tuple[str, ...]) -> tuple[list, list, list[str]]:
+    """(stale keys, missing keys, wrong values) of the current rows against the truth."""
+    def key(row: Mapping[str, Any]) -> tuple[str, ...]:
+        return tuple(str(row[c]) for c in keys)
+
+    loaded = {key(r): r for r in rows}
+    expected = {key(r): r for r in truth}
+    stale = sorted(set(loaded) - set(expected))
+    missing_keys = sorted(set(expected) - set(loaded))
+    wrong: list[str] = []
+    for k in sorted(set(loaded) & set(expected)):
+        for name, value in expected[k].items():
+            if name not in loaded[k]:
+                wrong.append(f"{k} {name}: no column")
+            elif not _same(value, loaded[k][name]):
+                wrong.append(f"{k} {name}: {loaded[k][name]!r} != {value!r}")
+    if len(rows) != len(loaded):
+        wrong.append(f"{len(rows) - len(loaded)} duplicate current rows")
+    return stale, missing_keys, wrong
+
+
+def truth_tables(sb: Sandbox) -> dict[str, list[dict[str, Any]]]:
+    truth = sb.truth
+    custom = {f"custom_{name}": rows for name, rows in truth.custom_objects.items()}
+    return {stream: list(custom.get(stream) or getattr(truth, stream)) for stream in STREAM_KEYS}
+
+
+def check_contract(postgres: PostgresServer, schema: str, sb: Sandbox) -> str:
+    """Assert every table's contract query equals the truth; the per-table report."""
+    truth = truth_tables(sb)
+    report, failures = [], []
+    with psycopg.connect(postgres.url, autocommit=True, row_factory=dict_row) as conn:
+        conn.execute(f'SET search_path TO "{schema}"')
+        for stream, keys in STREAM_KEYS.items():
+            rows = [dict(r) for r in conn.execute(contract_query(stream)).fetchall()]
+            if stream == "activities":
+                for row in rows:
+                    row["leadId"] = row.pop("current_lead_id")
+            stale, missing_keys, wrong = compare_table(rows, truth[stream], keys)
+            line = (f"{stream}: {len(rows)} current rows, truth {len(truth[stream])}:"
+                    f" {len(stale)} stale, {len(missing_keys)} missing, {len(wrong)} wrong")
+            report.append(line)
+            if stale or missing_keys or wrong:
+                failures.append(f"{line}; stale {stale[:3]} missing {missing_keys[:3]}"
+                                f" wrong {wrong[:3]}")
+    text = "\n".join(report)
+    assert not failures, "contract broken:\n" + "\n".join(failures) + "\n--- all:\n" + text
+    return text
+
+
+# ----------------------------------------------------------------------------------- runs
+def day_env(sb: Sandbox, postgres: PostgresServer, schema: str, end: str, suffix: str
+            ) -> dict[str, str]:
+    return {
+        **tap_env(sb, postgres, schema, end_date=end),
+        "TAP_MARKETO_BULK_RECONCILE_EVERY_DAYS": "1",  # a reconcile on day 2 (setting of #17)
+        "MELTANO_RUN_STATE_ID_SUFFIX": suffix,  # this test's own state, not the session's
+    }
+
+
+def meltano_run(project: MeltanoProject, env: Mapping[str, str]) -> float:
+    started = time.monotonic()
+    project.check("--environment=dev", "run", "tap-marketo-bulk", "target-postgres", env=env,
+                  timeout=RUN_TIMEOUT)
+    return time.monotonic() - started
+
+
+def day1_then_changes(project: MeltanoProject, postgres: PostgresServer,
+                      sandbox_factory: Callable[..., Sandbox]) -> tuple[Sandbox, str, str]:
+    if psycopg is None:
+        missing("psycopg is not installed (pip install -e '.[test]')")
+    project.install("target-postgres")
+    sb = sandbox_factory(**SANDBOX)
+    schema, suffix = f"contract_{uuid.uuid4().hex[:8]}", uuid.uuid4().hex[:8]
+    meltano_run(project, day_env(sb, postgres, schema, DATA_END, suffix))
+    log = sb.apply_day2_changes(SCENARIO, between=DAY2)
+    assert len(log.merges) == 10 and len(log.deleted_lead_ids) == 20
+    return sb, schema, suffix
+
+
+def test_readme_states_the_contract_queries() -> None:
+    readme = (REPO_ROOT / "README.md").read_text()
+    for query in (CURRENT_ROWS, CURRENT_ACTIVITIES, CURRENT_OTHER):
+        assert query in readme, f"README lacks the contract query:\n{query}"
+
+
+def test_day2_contract_holds_for_every_table(
+    meltano_project: MeltanoProject, postgres: PostgresServer,
+    sandbox_factory: Callable[..., Sandbox], record_property: Callable[[str, object], None],
+) -> None:
+    sb, schema, suffix = day1_then_changes(meltano_project, postgres, sandbox_factory)
+    seconds = meltano_run(meltano_project, day_env(sb, postgres, schema, MUTATION_END, suffix))
+    record_property("day2_seconds", round(seconds, 2))
+    print(check_contract(postgres, schema, sb))
+
+
+def test_day2_killed_midway_then_rerun_keeps_the_contract(
+    meltano_project: MeltanoProject, postgres: PostgresServer,
+    sandbox_factory: Callable[..., Sandbox],
+) -> None:
+    sb, schema, suffix = day1_then_changes(meltano_project, postgres, sandbox_factory)
+    env = day_env(sb, postgres, schema, MUTATION_END, suffix)
+    jobs_before = len(sb.client_stats()["jobs"])
+    process = subprocess.Popen(
+        [meltano_project.meltano, "--environment=dev", "run", "tap-marketo-bulk",
+         "target-postgres"],
+        cwd=meltano_project.root, env=meltano_project.env(env), stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    try:
+        # Midway: once day 2 has created its second export job (leads done, more to come).
+        deadline = time.monotonic() + RUN_TIMEOUT
+        while len(sb.client_stats()["jobs"]) < jobs_before + 2 and process.poll() is None:
+            assert time.monotonic() < deadline, "day 2 never started exporting"
+            time.sleep(0.05)
+        assert process.poll() is None, "day 2 finished before it could be killed"
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)  # meltano, the tap and the target at once
+        process.wait(timeout=30)
+    assert process.returncode == -signal.SIGKILL
+    meltano_run(meltano_project, env)
+    print(check_contract(postgres, schema, sb))
