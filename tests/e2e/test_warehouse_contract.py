@@ -60,7 +60,8 @@ CURRENT_ACTIVITIES = """SELECT a.*, COALESCE(m."leadId", a."leadId") AS current_
 FROM activities AS a
 LEFT JOIN merged_leads AS m ON m."mergedLeadId" = a."leadId"
 WHERE a._sdc_deleted_at IS NULL
-  AND NOT EXISTS (SELECT 1 FROM deleted_leads AS d WHERE d."leadId" = a."leadId");"""
+  AND NOT EXISTS (SELECT 1 FROM deleted_leads AS d
+                  WHERE d."leadId" = COALESCE(m."leadId", a."leadId"));"""
 CURRENT_OTHER = """SELECT t.* FROM campaigns AS t WHERE t._sdc_deleted_at IS NULL;"""
 
 
