@@ -141,6 +141,8 @@ def _merge(data: Dataset, winner: int, loser: int, when: int) -> None:
             activities.lead_ids[pos] = winner
     _move_memberships(data, winner, loser, when)
     guid = activities.next_guid(FIRST_ACTIVITY_GUID)
+    # Names from the Experience Platform mapping (module docstring); it gives no example values:
+    # ours are a merge by API (no CRM merge), the winner's record updated.
     attributes = {
         MERGE_IDS: json.dumps([loser]),
         MERGE_SOURCE: "Web service API",
