@@ -14,9 +14,7 @@ Each change follows Adobe's documentation:
   pick per field in the UI and say nothing for the API; we keep the winner's non-empty values
   and let the loser fill the winner's empty ones (our choice). A Merge Leads activity (type 32)
   is logged on the winner with the attributes Adobe's Experience Platform mapping lists for it
-  (experience-platform sources/connectors/adobe-applications/mapping/marketo.md, activities:
-  `attributes.Merge IDs` (JSON text: the mapping reads it with json_to_object),
-  `attributes.Master Updated`, `attributes.Merged in Sales`, `attributes.Merge Source`).
+  (merges.py).
   Where the docs are silent we chose: activities keep their activityDate (history is not
   rewritten); moved program memberships and custom object records get updatedAt = the merge
   time (their record changed, so updatedAt windows see them); when both were members of a
@@ -28,22 +26,17 @@ Each change follows Adobe's documentation:
 
 from __future__ import annotations
 
-import json
 import random
 from dataclasses import dataclass, field
 from typing import Any
 
 from .catalog import DERIVED_LEAD_FIELDS
 from .dataset import FIRST_ACTIVITY_GUID, FIRST_DELETION_RECORD_ID, Dataset
+from .merges import MERGE_LEADS_TYPE_ID, merge_attributes, merged_lead_rows
 from .reference import make_deleted_lead
 from .timeutil import iso
 from .values import WORDS
 
-MERGE_LEADS_TYPE_ID = 32
-MERGE_IDS = "Merge IDs"  # the mapping's attribute names (see the module docstring)
-MERGE_SOURCE = "Merge Source"
-MASTER_UPDATED = "Master Updated"
-MERGED_IN_SALES = "Merged in Sales"
 # Not a field a merge fills: identity and timestamps stay the winner's (updatedAt is bumped).
 _MERGE_KEPT = frozenset(DERIVED_LEAD_FIELDS - {"email"})
 
@@ -88,7 +81,13 @@ def apply_changes(data: Dataset, scenario: ChangeScenario, earliest: int, latest
         wanted = min(len(alive), scenario.deleted_leads + 2 * scenario.merges)
         picked = rng.sample(alive, wanted)
         deleted = picked[: scenario.deleted_leads]
-        pairs = list(zip(picked[len(deleted)::2], picked[len(deleted) + 1::2], strict=False))
+        # A loser never won an earlier merge: no chains (A into B, then B into C), which only
+        # a recursive query resolves (README, "The warehouse mirrors Marketo").
+        earlier_winners = {row["leadId"] for row in merged_lead_rows(data.activities)}
+        rest = picked[len(deleted):]
+        losers = [i for i in rest if i not in earlier_winners][: len(rest) // 2]
+        winners = [i for i in rest if i not in losers][: len(losers)]
+        pairs = list(zip(winners, losers, strict=False))
         times = sorted(rng.randint(earliest, latest) for _ in range(len(deleted) + len(pairs)))
         for when, (winner, loser) in zip(times[: len(pairs)], pairs, strict=True):
             _merge(data, winner, loser, when)
@@ -141,14 +140,7 @@ def _merge(data: Dataset, winner: int, loser: int, when: int) -> None:
             activities.lead_ids[pos] = winner
     _move_memberships(data, winner, loser, when)
     guid = activities.next_guid(FIRST_ACTIVITY_GUID)
-    # Names from the Experience Platform mapping (module docstring); it gives no example values:
-    # ours are a merge by API (no CRM merge), the winner's record updated.
-    attributes = {
-        MERGE_IDS: json.dumps([loser]),
-        MERGE_SOURCE: "Web service API",
-        MASTER_UPDATED: True,
-        MERGED_IN_SALES: False,
-    }
+    attributes = merge_attributes(loser)
     activities.append_one(guid, winner, when, MERGE_LEADS_TYPE_ID, (None, None, attributes))
 
 
@@ -213,28 +205,3 @@ def _remove_assets(data: Any, rng: random.Random, scenario: ChangeScenario,
         tokens = data.program_tokens[program_id]
         token = tokens.pop(rng.randrange(len(tokens)))
         log.removed_program_tokens.append((program_id, token["name"]))
-
-
-# ------------------------------------------------------------------------------ truth
-def merge_ids(value: Any) -> list[int]:
-    """The lead ids in a Merge IDs attribute: JSON text such as "[12,34]" (or a list)."""
-    if isinstance(value, str):
-        value = json.loads(value)
-    return [int(v) for v in (value if isinstance(value, list) else [value])]
-
-
-def merged_lead_rows(data: Dataset) -> list[dict[str, Any]]:
-    """One row per lead merged away, from the Merge Leads activities that name it: {leadId
-    (the winner), mergedLeadId, mergedAt}, by mergedLeadId."""
-    table = data.activities
-    rows: dict[int, dict[str, Any]] = {}
-    for pos, type_id in enumerate(table.type_ids):
-        if type_id != MERGE_LEADS_TYPE_ID:
-            continue
-        attributes = table.variants[type_id][table.variant_index[pos]][2] or {}
-        if MERGE_IDS not in attributes:
-            continue  # generated day-1 history without attributes names no lead
-        for merged in merge_ids(attributes[MERGE_IDS]):
-            rows[merged] = {"leadId": table.lead_ids[pos], "mergedLeadId": merged,
-                            "mergedAt": iso(table.dates[pos])}
-    return [rows[key] for key in sorted(rows)]

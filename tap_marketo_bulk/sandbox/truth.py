@@ -8,8 +8,8 @@ from typing import Any
 
 from .assets_truth import AssetTruth, reference_counts
 from .catalog import ACTIVITY_TYPES, MEMBER_FIELDS
-from .changes import merged_lead_rows
 from .dataset import Dataset
+from .merges import merged_lead_rows
 from .timeutil import iso, parse_utc
 from .values import documented_value, format_cell
 
@@ -129,7 +129,7 @@ class GroundTruth(AssetTruth):
     def merged_leads(self) -> list[dict[str, Any]]:
         """One row per lead merged into another, from the Merge Leads (type 32) activities that
         name it in "Merge IDs": {leadId (the winner), mergedLeadId, mergedAt}, by mergedLeadId."""
-        return self._cached("merged_leads", lambda: merged_lead_rows(self._data))
+        return self._cached("merged_leads", lambda: merged_lead_rows(self._data.activities))
 
     @property
     def static_lists(self) -> list[dict[str, Any]]:

@@ -49,8 +49,9 @@ SCENARIO = ChangeScenario(deleted_leads=20, merges=10, list_removals=30, program
                           custom_object_deletions=10)
 RUN_TIMEOUT = 600
 # The custom objects' link to their lead (sandbox: car_c and course_c, field leadID).
+# merged_leads belongs to its winner: a deleted winner's history (its merges too) is gone.
 LEAD_COLUMN = {"leads": "id", "program_members": "leadId", "list_members": "leadId",
-               "custom_car_c": "leadID", "custom_course_c": "leadID"}
+               "custom_car_c": "leadID", "custom_course_c": "leadID", "merged_leads": "leadId"}
 
 # The README's queries, verbatim (test_readme_states_the_contract_queries checks it). A row is
 # current when _sdc_deleted_at IS NULL; a lead-owned row also needs its lead alive and unmerged.

@@ -42,6 +42,7 @@ def day2(sb: Sandbox) -> tuple[Sandbox, dict[str, Any], Any]:
         "campaigns": len(truth.campaigns),
         "emails": len(truth.emails),
         "tokens": len(truth.program_tokens),
+        "merged": list(truth.merged_leads),
     }
     log = sb.apply_day2_changes(ChangeScenario(), between=DAY2)
     return sb, before, log
@@ -109,7 +110,8 @@ def test_merges_move_history_and_memberships_to_the_winner(day2: Any) -> None:
                         assert current[row["marketoGUID"]]["leadID"] == winner
                         assert current[row["marketoGUID"]]["updatedAt"] == merged_at
     assert moved > 0
-    assert truth.merged_leads == sorted(
+    day2_rows = [r for r in truth.merged_leads if r["mergedAt"] >= DAY2[0]]
+    assert day2_rows == sorted(
         ({"leadId": w, "mergedLeadId": lo, "mergedAt": at} for w, lo, at in log.merges),
         key=lambda r: r["mergedLeadId"],
     )
@@ -130,6 +132,25 @@ def test_merge_activity_is_served_with_its_attributes(day2: Any, api: MarketoHtt
     expected = [a for a in sb.truth.activities
                 if a["activityTypeId"] in (1, 6) and a["activityDate"] >= "2024-06-01T00:00:00Z"]
     assert [v["marketoGUID"] for v in visits] == [a["marketoGUID"] for a in expected]
+
+
+def test_generated_merges_name_leads_that_are_gone(sb: Sandbox, api: MarketoHttp) -> None:
+    """Day 1's Merge Leads activities (drawn among the other types) each name a lead merged away
+    then: never a lead of the database, never a deleted one."""
+    truth = sb.truth
+    merges = [a for a in truth.activities if a["activityTypeId"] == 32]
+    assert merges and len(truth.merged_leads) == len(merges)
+    live = {lead["id"] for lead in truth.leads}
+    deleted = {d["leadId"] for d in truth.deleted_leads}
+    merged = {r["mergedLeadId"] for r in truth.merged_leads}
+    assert not merged & live and not merged & deleted
+    assert {r["leadId"] for r in truth.merged_leads} <= live | deleted
+    served = activity_pages(api, "2000-01-01T00:00:00Z", "32", batch=300)
+    assert [a["marketoGUID"] for a in served] == [a["marketoGUID"] for a in merges]
+    new = sb.mutate(new_leads=3, new_activities=400)
+    assert not set(new["new_lead_ids"]) & merged  # ids are never reused
+    assert len(sb.truth.merged_leads) == sum(
+        1 for a in sb.truth.activities if a["activityTypeId"] == 32)
 
 
 def test_activities_endpoint_requires_its_parameters(api: MarketoHttp) -> None:
@@ -162,7 +183,9 @@ def test_removals_and_counts(day2: Any) -> None:
     program_id, token_name = log.removed_program_tokens[0]
     assert (program_id, token_name) not in {(t["programId"], t["name"])
                                             for t in truth.program_tokens}
-    assert truth.counts()["merged_leads"] == 10
+    # A deleted winner's history goes, its Merge Leads activities with it.
+    kept = [r for r in before["merged"] if r["leadId"] not in set(log.deleted_lead_ids)]
+    assert truth.counts()["merged_leads"] == len(kept) + 10
 
 
 def test_day2_by_the_clock_lands_after_the_data(sb: Sandbox) -> None:
