@@ -46,6 +46,7 @@ STREAMS = {
     "programs": ("id",),
     "activity_types": ("id",),
     "deleted_leads": ("id",),
+    "merged_leads": ("mergedLeadId",),
     "custom_car_c": ("marketoGUID",),
     "custom_course_c": ("marketoGUID",),
     "campaigns": ("id",),

@@ -48,6 +48,7 @@ from tap_marketo_bulk.streams.lead_database import (
     ListsStream,
 )
 from tap_marketo_bulk.streams.leads import LeadsStream
+from tap_marketo_bulk.streams.merged_leads import MergedLeadsStream
 from tap_marketo_bulk.streams.output import BufferedMsgSpecWriter
 from tap_marketo_bulk.streams.program_details import PROGRAM_DETAIL_STREAMS
 from tap_marketo_bulk.streams.program_members import ProgramMembersStream
@@ -302,6 +303,7 @@ class TapMarketoBulk(Tap):
             ActivityTypesStream(self, engine),
             ProgramsStream(self, engine),
             DeletedLeadsStream(self, engine),
+            MergedLeadsStream(self, engine),
             CampaignsStream(self, engine),
             ListsStream(self, engine),
             ListMembersStream(self, engine),

@@ -5,8 +5,9 @@
         sb.base_url, sb.client_id, sb.client_secret, sb.truth.leads, sb.stats, sb.faults
 """
 
+from .changes import ChangeLog, ChangeScenario
 from .config import Faults, SandboxConfig
 from .sandbox import Sandbox
 from .truth import GroundTruth
 
-__all__ = ["Faults", "GroundTruth", "Sandbox", "SandboxConfig"]
+__all__ = ["ChangeLog", "ChangeScenario", "Faults", "GroundTruth", "Sandbox", "SandboxConfig"]

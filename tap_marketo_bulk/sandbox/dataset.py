@@ -13,6 +13,7 @@ from .assets import add_assets
 from .catalog import FieldDef, lead_fields
 from .config import SandboxConfig
 from .custom_objects import CustomObjectStore
+from .merges import name_generated_merges
 from .reference import (
     build_folders,
     build_members,
@@ -55,6 +56,7 @@ class Dataset:
             rng, self.timeline.draw(rng, config.activities), FIRST_ACTIVITY_GUID,
             self._lead_picker(rng),
         )
+        self.next_lead_id = name_generated_merges(self.activities, 0, self.next_lead_id)
         self.folders = build_folders(rng, self.start, self.end)
         self.programs = build_programs(rng, config.programs, (self.start, self.end), self.folders)
         self.members = build_members(
@@ -163,10 +165,13 @@ class Dataset:
             for pos, updated_at in zip(changed_positions, change_times, strict=True):
                 self.leads.updated[pos] = updated_at
                 self.leads.seeds[pos] = rng.getrandbits(62)  # field values change too
-            first_guid = FIRST_ACTIVITY_GUID + len(self.activities)
+                self.leads.overrides.pop(self.leads.ids[pos], None)
+            first_guid = self.activities.next_guid(FIRST_ACTIVITY_GUID)
             self.activities.append_many(
                 rng, stamps(new_activities), first_guid, self._lead_picker(rng)
             )
+            self.next_lead_id = name_generated_merges(
+                self.activities, len(self.activities) - new_activities, self.next_lead_id)
             member_keys = self._update_members(rng, updated_members, stamps)
             self.latest = latest
             self.version += 1

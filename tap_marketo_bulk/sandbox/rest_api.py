@@ -79,8 +79,10 @@ class RestEndpoints:
         return self._data
 
     def routes(self) -> dict[str, Any]:
+        # these build on this module's helpers
+        from .activities_api import lead_activities
         from .asset_catalog_api import AssetCatalogEndpoints
-        from .assets_api import AssetEndpoints  # builds on this module's helpers
+        from .assets_api import AssetEndpoints
 
         return {
             "/rest/v1/leads/describe2.json": self.describe_leads,
@@ -91,6 +93,7 @@ class RestEndpoints:
             "/rest/asset/v1/programs.json": self.programs,
             "/rest/v1/activities/pagingtoken.json": self.paging_token,
             "/rest/v1/activities/deletedleads.json": self.deleted_leads,
+            "/rest/v1/activities.json": lambda request: lead_activities(self._data, request),
             "/rest/v1/lists.json": self.lists,
             **custom_object_routes(self._data),
             **AssetEndpoints(self._data).routes(),

@@ -14,6 +14,8 @@ from typing import Any
 
 from .auth import TokenStore
 from .bulk_api import BulkEndpoints
+from .changes import ChangeLog, ChangeScenario, apply_changes
+from .clock import SandboxClock
 from .config import Faults, SandboxConfig
 from .dataset import Dataset
 from .jobs import JobQueue
@@ -40,6 +42,7 @@ class Sandbox:
     def __init__(self, config: SandboxConfig | None = None) -> None:
         self.config = config or SandboxConfig()
         self.faults = Faults()
+        self.clock = SandboxClock()
         self._data = Dataset(self.config)
         self.truth = GroundTruth(self._data)
         self.client_id, self.client_secret = _credentials(self.config.seed, "main")
@@ -133,6 +136,24 @@ class Sandbox:
         self.faults.expire_all_tokens_now()
 
     # ------------------------------------------------------------------ changes
+    def advance_clock(self, seconds: float) -> None:
+        self.clock.advance(seconds)
+
+    def apply_day2_changes(self, scenario: ChangeScenario | None = None, *,
+                           between: tuple[str, str] | None = None) -> ChangeLog:
+        """Deletions, merges and removals (changes.py) timed in `between` (ISO start, end), by
+        default from after the existing data and the last export job up to the clock's now
+        (advance_clock first to make it a later day); `truth` follows."""
+        if between is not None:
+            earliest, latest = parse_utc(between[0]), parse_utc(between[1])
+        else:
+            jobs = self._queue.jobs_public() if self._queue else []
+            last_create = max((int(j["created_at"]) for j in jobs), default=0)
+            earliest = max(self._data.latest, last_create) + 1
+            latest = max(earliest, int(self.clock.now()))
+        return apply_changes(self._data, scenario or ChangeScenario(), earliest, latest,
+                             self.config.seed)
+
     def mutate(self, new_leads: int = 0, updated_leads: int = 0, new_activities: int = 0,
                updated_members: int = 0, *, between: tuple[str, str] | None = None,
                ) -> dict[str, list[Any]]:

@@ -55,6 +55,8 @@ class LeadTable:
     updated: array = field(default_factory=lambda: array("q"))
     seeds: array = field(default_factory=lambda: array("q"))  # re-drawn when a lead changes
     position: dict[int, int] = field(default_factory=dict)  # lead id -> pos
+    # lead id -> field -> value a merge gave the lead (changes.py); wins over the pooled value
+    overrides: dict[int, dict[str, Any]] = field(default_factory=dict)
 
     @classmethod
     def empty(cls, rng: random.Random, fields: list[FieldDef], span: tuple[int, int]) -> LeadTable:
@@ -79,8 +81,30 @@ class LeadTable:
     def __len__(self) -> int:
         return len(self.ids)
 
+    def remove(self, lead_ids: set[int]) -> None:
+        """Drop these leads (deleted or merged away); the others keep their order."""
+        keep = [pos for pos, lead_id in enumerate(self.ids) if lead_id not in lead_ids]
+        for column in ("ids", "created", "updated", "seeds"):
+            old = getattr(self, column)
+            setattr(self, column, array("q", (old[pos] for pos in keep)))
+        self.position = {lead_id: pos for pos, lead_id in enumerate(self.ids)}
+        for lead_id in lead_ids:
+            self.overrides.pop(lead_id, None)
+
     def getter(self, name: str) -> Callable[[int], Any]:
-        """pos -> typed value of field `name` (exportable fields only)."""
+        """pos -> typed value of field `name` (exportable fields only), merged values first."""
+        base = self._pooled_getter(name)
+        if not self.overrides or name in ("id", "createdAt", "updatedAt"):
+            return base
+        overrides, ids = self.overrides, self.ids
+
+        def merged(pos: int) -> Any:
+            values = overrides.get(ids[pos])
+            return values[name] if values is not None and name in values else base(pos)
+
+        return merged
+
+    def _pooled_getter(self, name: str) -> Callable[[int], Any]:
         if name == "id":
             return self.ids.__getitem__
         if name == "createdAt":
@@ -105,7 +129,7 @@ class LeadTable:
 
     def text_getter(self, name: str, to_text: Callable[[Any], str]) -> Callable[[int], str]:
         """pos -> file cell text, with pooled values converted once per pool instead of per row."""
-        if name in DERIVED_LEAD_FIELDS:
+        if name in DERIVED_LEAD_FIELDS or self.overrides:
             typed = self.getter(name)
             return lambda pos: to_text(typed(pos))
         texts = [to_text(v) for v in self.pools[name]]
@@ -206,6 +230,31 @@ class ActivityTable:
             self.campaigns.append(0 if roll < 0.2 else 1000 + int(roll * 9000))
             self.variant_index.append(int(uniform() * VARIANTS_PER_TYPE))
             self.results.append(0 if roll < 0.8 else (1 if roll < 0.93 else 2))
+
+    def next_guid(self, first: int) -> int:
+        """The GUID after the newest (`first` when empty): GUIDs are never reused."""
+        return self.guids[-1] + 1 if len(self.guids) else first
+
+    def remove_leads(self, lead_ids: set[int]) -> None:
+        """Drop every activity of these leads (a deleted person's history goes with them)."""
+        keep = [pos for pos, lead_id in enumerate(self.lead_ids) if lead_id not in lead_ids]
+        for column in ("guids", "lead_ids", "dates", "type_ids", "campaigns", "variant_index",
+                       "results"):
+            old = getattr(self, column)
+            setattr(self, column, array(old.typecode, (old[pos] for pos in keep)))
+
+    def append_one(self, guid: int, lead_id: int, date: int, type_id: int,
+                   variant: Variant) -> None:
+        """One activity with values of its own (a Merge Leads entry and its merge ids)."""
+        entries = self.variants.setdefault(type_id, [])
+        entries.append(variant)
+        self.guids.append(guid)
+        self.lead_ids.append(lead_id)
+        self.dates.append(date)
+        self.type_ids.append(type_id)
+        self.campaigns.append(0)
+        self.variant_index.append(len(entries) - 1)
+        self.results.append(0)
 
     def record(self, pos: int) -> dict[str, Any]:
         value_id, value, attrs = self.variants[self.type_ids[pos]][self.variant_index[pos]]

@@ -10,6 +10,7 @@ from .asset_catalog_truth import AssetCatalogTruth, catalog_counts
 from .assets_truth import AssetTruth, reference_counts
 from .catalog import ACTIVITY_TYPES, MEMBER_FIELDS
 from .dataset import Dataset
+from .merges import merged_lead_rows
 from .timeutil import iso, parse_utc
 from .values import documented_value, format_cell
 
@@ -127,6 +128,12 @@ class GroundTruth(AssetTruth, AssetCatalogTruth):
         return self._cached("deleted_leads", lambda: copy.deepcopy(self._data.deleted_leads))
 
     @property
+    def merged_leads(self) -> list[dict[str, Any]]:
+        """One row per lead merged into another, from the Merge Leads (type 32) activities that
+        name it in "Merge IDs": {leadId (the winner), mergedLeadId, mergedAt}, by mergedLeadId."""
+        return self._cached("merged_leads", lambda: merged_lead_rows(self._data.activities))
+
+    @property
     def static_lists(self) -> list[dict[str, Any]]:
         """Static lists: {id, name, description, programName, workspaceName, createdAt,
         updatedAt, leadIds: [int, ...]} (leadIds ascending; /rest/v1/lists.json omits leadIds)."""
@@ -197,6 +204,7 @@ class GroundTruth(AssetTruth, AssetCatalogTruth):
                 "programs": len(data.programs),
                 "activity_types": len(ACTIVITY_TYPES),
                 "deleted_leads": len(data.deleted_leads),
+                "merged_leads": len(self.merged_leads),
                 "static_lists": len(data.static_lists),
                 **reference_counts(data),
                 **catalog_counts(data),

@@ -16,6 +16,7 @@ STREAM_KEYS: dict[str, tuple[str, ...]] = {
     "programs": ("id",),
     "activity_types": ("id",),
     "deleted_leads": ("id",),
+    "merged_leads": ("mergedLeadId",),
     # The sandbox's lead-linked custom objects (truth: sb.truth.custom_objects[apiName]).
     "custom_car_c": ("marketoGUID",),
     "custom_course_c": ("marketoGUID",),
