@@ -173,9 +173,16 @@ class MeltanoProject:
         """`meltano ARGS`; fails the test with the tail of the log when it exits non-zero."""
         result = self.run(*args, env=env, timeout=timeout)
         if result.returncode != 0:
-            tail = "\n".join((result.stdout + result.stderr).splitlines()[-80:])
-            pytest.fail(f"meltano {' '.join(args)} exited {result.returncode}:\n{tail}",
-                        pytrace=False)
+            lines = (result.stdout + result.stderr).splitlines()
+            # A plugin's own error (e.g. the target's exception) comes long before meltano's
+            # closing traceback: show the first error lines, then the tail.
+            errors = [line for line in lines if re.search(r"(?i)\berror\b|exception", line)][:40]
+            tail = "\n".join(lines[-80:])
+            pytest.fail(
+                f"meltano {' '.join(args)} exited {result.returncode}:\n"
+                + "\n".join(errors) + "\n...\n" + tail,
+                pytrace=False,
+            )
         return result.stdout + result.stderr
 
     def install(self, *plugins: str) -> None:

@@ -172,17 +172,20 @@ class LandingPagesStream(AssetStream):
 
 
 class EmailTemplatesStream(AssetStream):
-    """Email templates (EmailTemplateResponse; email-templates.md, "Browse"). Full table."""
+    """Email templates (EmailTemplateResponse; email-templates.md, "Browse"). Full table.
+    Marketo's `version` (the editor version) is emitted as `templateVersion`, as emails' is as
+    `emailVersion` (RestStream.renamed_fields)."""
 
     name = "email_templates"
     path = "/rest/asset/v1/emailTemplates.json"
     primary_keys: t.ClassVar[list[str]] = ["id"]
+    renamed_fields: t.ClassVar[dict[str, str]] = {"version": "templateVersion"}
     schema_dict = _asset(
         th.Property("url", th.StringType),
         th.Property("folder", _FOLDER),
         th.Property("status", th.StringType),
         th.Property("workspace", th.StringType),
-        th.Property("version", th.IntegerType),
+        th.Property("templateVersion", th.IntegerType),
     )
 
 

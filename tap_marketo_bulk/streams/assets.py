@@ -96,10 +96,6 @@ class EmailsStream(AssetStream):
         th.Property("ccFields", th.ArrayType(th.ObjectType(additional_properties=True))),
     ).to_dict()
 
-    def to_record(self, item: dict, context: dict | None) -> dict:
-        renamed = {self.renamed_fields.get(key, key): value for key, value in item.items()}
-        return super().to_record(renamed, context)
-
 
 class SegmentationsStream(AssetStream):
     """Segmentations. Full table: the endpoint has no update-time filter."""

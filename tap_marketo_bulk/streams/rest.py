@@ -56,6 +56,10 @@ class RestStream(TableVersionedStream):
 
     schema_dict: t.ClassVar[dict]
     path: t.ClassVar[str] = ""
+    # Marketo's field name -> the column it is emitted as. A field named `version` must be
+    # renamed: target-postgres 0.8.1 fails ACTIVATE_VERSION on a table with a `version` column
+    # (its soft-delete UPDATE binds a parameter of that name, which SQLAlchemy then refuses).
+    renamed_fields: t.ClassVar[dict[str, str]] = {}
 
     def __init__(self, tap: Tap, engine: MarketoEngine) -> None:
         super().__init__(tap, schema=self.schema_dict)
@@ -69,7 +73,10 @@ class RestStream(TableVersionedStream):
         raise NotImplementedError
 
     def to_record(self, item: dict, context: dict | None) -> dict:
-        """The item restricted to the schema's properties."""
+        """The item (its fields renamed per `renamed_fields`) restricted to the schema's
+        properties."""
+        if self.renamed_fields:
+            item = {self.renamed_fields.get(key, key): value for key, value in item.items()}
         return {key: item.get(key) for key in self.schema["properties"]}
 
     def get_records(self, context: dict | None) -> t.Iterable[dict]:

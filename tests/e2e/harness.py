@@ -43,7 +43,23 @@ STREAM_KEYS: dict[str, tuple[str, ...]] = {
     "api_usage": ("date", "userId"),
 }
 
-__all__ = ["TapRun", "catalog_with", "duplicates", "run_tap", "tap_config"]
+# Stream -> {Marketo field: the column the tap emits it as} where they differ: a `version`
+# field is renamed (RestStream.renamed_fields; target-postgres can't ACTIVATE_VERSION a table
+# with a `version` column).
+EMITTED_AS: dict[str, dict[str, str]] = {
+    "emails": {"version": "emailVersion"},
+    "email_templates": {"version": "templateVersion"},
+}
+
+__all__ = [
+    "EMITTED_AS", "TapRun", "as_emitted", "catalog_with", "duplicates", "run_tap", "tap_config",
+]
+
+
+def as_emitted(stream: str, rows: t.Iterable[dict]) -> list[dict]:
+    """The sandbox's truth rows with the fields the tap renames under their column names."""
+    renamed = EMITTED_AS.get(stream, {})
+    return [{renamed.get(k, k): v for k, v in row.items()} for row in rows]
 
 
 def tap_config(sb: Sandbox, **overrides: t.Any) -> dict:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from tests.conftest import missing
-from tests.e2e.harness import STREAM_KEYS
+from tests.e2e.harness import STREAM_KEYS, as_emitted
 from tests.e2e.test_meltano_postgres import Db, parse_ts, tap_env, timed_run
 
 if TYPE_CHECKING:
@@ -66,14 +66,8 @@ FULL_TABLE = [
     "programs",
     "program_tokens",
 ]
-# The tap's column for a truth field where they differ.
-RENAMED = {"emails": {"version": "emailVersion"}}
-
-
 def truth_rows(sb: Sandbox, stream: str) -> list[dict[str, Any]]:
-    rows = list(getattr(sb.truth, stream))
-    renamed = RENAMED.get(stream, {})
-    return [{renamed.get(k, k): v for k, v in row.items()} for row in rows]
+    return as_emitted(stream, getattr(sb.truth, stream))
 
 
 def key_of(stream: str, row: dict[str, Any]) -> tuple[str, ...]:

@@ -15,7 +15,15 @@ import pytest
 from tap_marketo_bulk import tap as tap_module
 from tap_marketo_bulk.api.client import MarketoClient
 from tap_marketo_bulk.streams.rest import AssetStream
-from tests.e2e.harness import STREAM_KEYS, by_key, catalog_with, duplicates, run_tap, tap_config
+from tests.e2e.harness import (
+    STREAM_KEYS,
+    as_emitted,
+    by_key,
+    catalog_with,
+    duplicates,
+    run_tap,
+    tap_config,
+)
 
 if t.TYPE_CHECKING:
     from tap_marketo_bulk.sandbox import Sandbox
@@ -77,7 +85,7 @@ def key_of(stream: str) -> t.Callable[[dict], t.Any]:
 
 
 def truth(sb: Sandbox, stream: str) -> list[dict]:
-    return list(getattr(sb.truth, stream))
+    return as_emitted(stream, getattr(sb.truth, stream))
 
 
 def assert_equals_truth(sb: Sandbox, records: list[dict], stream: str,

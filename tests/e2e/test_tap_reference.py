@@ -12,7 +12,7 @@ import pytest
 
 from tap_marketo_bulk import tap as tap_module
 from tap_marketo_bulk.api.client import MarketoClient
-from tests.e2e.harness import by_key, catalog_with, duplicates, run_tap, tap_config
+from tests.e2e.harness import as_emitted, by_key, catalog_with, duplicates, run_tap, tap_config
 
 if t.TYPE_CHECKING:
     from tap_marketo_bulk.sandbox import Sandbox
@@ -83,10 +83,7 @@ def many_lists() -> t.Iterator[Sandbox]:
 
 
 def truth(sb: Sandbox, stream: str) -> list[dict]:
-    rows = list(getattr(sb.truth, stream))
-    if stream == "emails":  # the tap emits Marketo's `version` as `emailVersion` (EmailsStream)
-        return [{("emailVersion" if k == "version" else k): v for k, v in r.items()} for r in rows]
-    return rows
+    return as_emitted(stream, getattr(sb.truth, stream))
 
 
 def assert_equals_truth(sb: Sandbox, records: list[dict], stream: str) -> None:

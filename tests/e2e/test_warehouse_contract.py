@@ -26,7 +26,7 @@ import pytest
 
 from tap_marketo_bulk.sandbox import ChangeScenario, Sandbox, SandboxConfig
 from tests.conftest import REPO_ROOT, missing
-from tests.e2e.harness import STREAM_KEYS
+from tests.e2e.harness import EMITTED_AS, STREAM_KEYS
 from tests.e2e.test_meltano_postgres import DATA_END, MUTATION_END, SANDBOX, parse_ts, tap_env
 
 if TYPE_CHECKING:
@@ -104,8 +104,8 @@ def _same(expected: Any, loaded: Any) -> bool:
     return expected == loaded
 
 
-# stream -> {Marketo field: column} where the loaded column is named otherwise (none today).
-RENAMED_COLUMNS: dict[str, dict[str, str]] = {}
+# stream -> {Marketo field: column} where the loaded column is named otherwise.
+RENAMED_COLUMNS = EMITTED_AS
 
 
 def compare_table(rows: list[dict[str, Any]], truth: list[dict[str, Any]],

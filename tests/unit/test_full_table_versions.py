@@ -10,6 +10,7 @@ import typing as t
 import pytest
 import requests_mock
 
+from tap_marketo_bulk.streams.rest import RestStream
 from tests.unit.fake_marketo import BASE_URL, FakeMarketo
 from tests.unit.tap_runner import TapRun, catalog_with, run_tap
 from tests.unit.test_tap import CONFIG
@@ -257,3 +258,20 @@ def test_list_members_exported_in_bulk_carry_the_table_version() -> None:
     [activate] = [m for m in run.messages if m["type"] == "ACTIVATE_VERSION"]
     assert {m["version"] for m in records} == {activate["version"]}
     assert run.messages.index(activate) > max(run.messages.index(m) for m in records)
+
+
+def test_no_rest_stream_declares_a_column_target_postgres_cannot_activate() -> None:
+    """target-postgres 0.8.1's soft delete binds a parameter named `version`: every REST stream
+    (they all may end with ACTIVATE_VERSION) emits such a field under another column."""
+    from tap_marketo_bulk.tap import TapMarketoBulk
+
+    with requests_mock.Mocker() as m:
+        FakeMarketo(m, lambda body: [])
+        tap = TapMarketoBulk(config=CONFIG)
+        rest = [s for s in tap.streams.values() if isinstance(s, RestStream)]
+    assert len(rest) > 20  # every REST stream the tap declares
+    offenders = [s.name for s in rest if "version" in s.schema["properties"]]
+    assert offenders == []
+    renamed = {s.name: s.renamed_fields for s in rest if s.renamed_fields}
+    assert renamed == {"emails": {"version": "emailVersion"},
+                       "email_templates": {"version": "templateVersion"}}
