@@ -4,7 +4,8 @@ One worker thread creates, enqueues and polls jobs and downloads finished files 
 consumer (the stream, on the main thread), which gets events in request order from `run()`: while
 it parses file i, jobs i+1 and i+2 are processing and file i+1 may be downloading. Marketo allows 2
 Processing and 10 Queued+Processing per instance, shared with other integrations: we keep at most
-`max_concurrent_jobs` Processing, one more Queued, and only a few jobs ahead of the consumer.
+`max_concurrent_jobs` Processing, `max_queued_jobs` (1 or 2) more Queued, and only a few jobs
+ahead of the consumer.
 Per-request bookkeeping: scheduler_state.py; queue limits and 1029 backoff: quota.py.
 """
 
@@ -59,6 +60,7 @@ class ExportScheduler:
         client: MarketoClient,
         *,
         max_concurrent_jobs: int = 2,
+        max_queued_jobs: int = 2,
         poll_interval: float = 60.0,
         job_timeout: float = 10800.0,
         queue_backoff: float = 60.0,
@@ -71,9 +73,12 @@ class ExportScheduler:
     ) -> None:
         if max_concurrent_jobs < 1:
             raise ValueError("max_concurrent_jobs must be at least 1")
+        if max_queued_jobs not in (1, 2):
+            raise ValueError("max_queued_jobs must be 1 or 2")
         self.client = client
         self.max_concurrent_jobs = max_concurrent_jobs
-        self.max_active_jobs = max_active_jobs(max_concurrent_jobs)  # Queued + Processing
+        # Queued + Processing: max_concurrent_jobs, plus max_queued_jobs waiting when that is 2
+        self.max_active_jobs = max_active_jobs(max_concurrent_jobs, max_queued_jobs)
         self._wake = threading.Event()
         # Files downloaded and not yet done with by the consumer (it holds one while parsing).
         self.files = DownloadDir(workdir, max_files_on_disk, on_free=self._wake.set)
