@@ -61,7 +61,8 @@ def plan_windows_newest_first(start: datetime, end: datetime, window_days: int) 
 
 @dataclass(frozen=True)
 class RunWindows:
-    """A run's windows: `new` (after the bookmark, ascending) then `backfill` (export order)."""
+    """A run's windows: `new` (after the bookmark ascending, or a first sync's newest window)
+    then `backfill` (older windows, newest first; empty under oldest_first)."""
 
     new: list[Window]
     backfill: list[Window]
@@ -102,8 +103,9 @@ def plan_run_windows(
     reached, bookmark = emitted_range(state) if bookmark_valid else (None, None)
     if bookmark is None:
         if order == OLDEST_FIRST:
-            return RunWindows([], plan_windows(first(), end, window_days))
-        return RunWindows([], plan_windows_newest_first(first(), end, window_days))
+            return RunWindows(plan_windows(first(), end, window_days), [])
+        newest_first = plan_windows_newest_first(first(), end, window_days)
+        return RunWindows(newest_first[:1], newest_first[1:])
     new = plan_windows(new_start(), end, window_days)
     if reached is None or reached <= (start := first()):
         return RunWindows(new, [])  # nothing older left to export

@@ -24,6 +24,9 @@ class ExportRequest:
     window: Window | None = None  # the window the body's filter covers
     rebuild: Callable[[Window], dict] | None = None  # body for a sub-window (split on failure)
     resume_export_id: str | None = None  # from state: re-attach instead of creating
+    # An older window of a newest-first backfill: the scheduler may leave it to a later run so
+    # that today's quota still covers the newest windows of the streams after this one.
+    backfill: bool = False
 
     @property
     def key(self) -> str:

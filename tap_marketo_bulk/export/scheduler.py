@@ -42,6 +42,7 @@ from tap_marketo_bulk.export.scheduler_state import (
     OwnJobs,
     count_active,
     count_processing,
+    defer_backfill,
     next_wakeup,
 )
 
@@ -98,6 +99,7 @@ class ExportScheduler:
         self._own_jobs = OwnJobs()
         self._enqueue_backoff = QueueBackoff(clock=clock)
         self._worker: threading.Thread | None = None
+        self._completed_jobs = self._completed_bytes = 0  # this run's: bytes per job
 
     # ----- consumer side (main thread) ------------------------------------------------------
 
@@ -218,6 +220,10 @@ class ExportScheduler:
                 f"{now - unit.waiting_since:.0f} s",
                 f"/bulk/v1/{unit.request.object_path}/export",
             )
+        per_job = self._completed_bytes / self._completed_jobs if self._completed_jobs else None
+        remaining = self.quota.remaining
+        if unit.job is None and defer_backfill(units, unit, remaining, per_job, self.logger):
+            return True  # this stream's older windows wait: today's quota is for later streams
         try:
             if unit.job is None:
                 job = self._new_job(unit.request)
@@ -310,6 +316,8 @@ class ExportScheduler:
     def _on_completed(self, unit: ExportUnit) -> None:
         job = unit.job
         assert job is not None
+        self._completed_jobs += 1
+        self._completed_bytes += job.file_size or 0
         self.quota.add(job.file_size or 0)  # Marketo meters the file size of completed jobs
         self._count(unit.request, "bytes", job.file_size or 0)
         self._count(unit.request, "records", job.number_of_records or 0)

@@ -129,3 +129,52 @@ class OwnJobs:
                 logger.info(
                     "%s: cancelled export %s (%s, never used)", job.label, job.export_id, status
                 )
+
+
+def backfill_to_defer(
+    units: list[ExportUnit], unit: ExportUnit, remaining: int | None, bytes_per_job: float | None
+) -> list[ExportUnit]:
+    """The requests to leave to a later run instead of creating `unit` (a backfill request).
+
+    Today's quota (`remaining`, by the tap's own count) must still cover the jobs already under
+    way and the newest windows of the streams after this one, estimated at the bytes per job
+    completed so far. When it would not, this stream's backfill from `unit` on waits for a later
+    run (state already says where it stands); [] means go on.
+    """
+    if remaining is None or bytes_per_job is None or not unit.request.backfill:
+        return []
+    index = units.index(unit)
+    stream = unit.request.stream
+    later_heads = sum(
+        1
+        for u in units[index + 1 :]
+        if u.request.stream != stream and not u.request.backfill and u.job is None
+    )
+    if later_heads == 0:
+        return []  # the last stream with work left: it uses the quota to the end
+    under_way = sum(u.job is not None and u.job.status != COMPLETED for u in units)
+    if remaining > bytes_per_job * (later_heads + under_way + 1):
+        return []
+    own = [u for u in units[index:] if u.request.stream == stream]
+    return own if all(u.job is None for u in own) else []
+
+
+def defer_backfill(
+    units: list[ExportUnit],
+    unit: ExportUnit,
+    remaining: int | None,
+    bytes_per_job: float | None,
+    logger: logging.Logger,
+) -> bool:
+    """Drop `unit`'s stream's remaining backfill from `units` when backfill_to_defer says so."""
+    deferred = backfill_to_defer(units, unit, remaining, bytes_per_job)
+    for deferred_unit in deferred:
+        units.remove(deferred_unit)
+    if deferred:
+        logger.info(
+            "%s: %d older windows left for a later run: the rest of today's export quota is "
+            "kept for the newest windows of the streams after it",
+            unit.request.stream,
+            len(deferred),
+        )
+    return bool(deferred)

@@ -62,6 +62,7 @@ class BulkExportStream(DirectRecordStream):
         self.engine = engine
         self.summary: Counter[str] = Counter()
         self._window_bytes: Counter[str] = Counter()  # file bytes of a window not yet finished
+        self._backfill_until: datetime | None = None  # end of this run's newest backfill window
 
     # ----- what subclasses define -------------------------------------------------------------
 
@@ -133,12 +134,14 @@ class BulkExportStream(DirectRecordStream):
         rebuild: t.Callable[[Window], dict] | None = None,
     ) -> ExportRequest:
         """An ExportRequest, re-attached to the export id state holds for it, if any."""
+        backfill_until = self._backfill_until
         request = ExportRequest(
             stream=self.name,
             object_path=self.object_path,
             body=body,
             window=window,
             rebuild=rebuild,
+            backfill=bool(window and backfill_until and window.end <= backfill_until),
         )
         resume = self.stream_state.get("in_flight", {}).get(self.state_key(request))
         return dataclasses.replace(request, resume_export_id=resume) if resume else request
@@ -156,6 +159,8 @@ class BulkExportStream(DirectRecordStream):
             order=self.backfill_order,
             bookmark_valid=bookmark_valid,
         )
+        # Requests of windows up to here are backfill (see ExportRequest.backfill).
+        self._backfill_until = run.backfill[0].end if run.backfill else None
         planned = run.in_order
         resumable = self._in_flight_windows()
         if not resumable:
