@@ -221,8 +221,7 @@ class ExportScheduler:
                 f"/bulk/v1/{unit.request.object_path}/export",
             )
         per_job = self._completed_bytes / self._completed_jobs if self._completed_jobs else None
-        remaining = self.quota.remaining
-        if unit.job is None and defer_backfill(units, unit, remaining, per_job, self.logger):
+        if unit.job is None and defer_backfill(units, unit, self.quota, per_job, self.logger):
             return True  # this stream's older windows wait: today's quota is for later streams
         try:
             if unit.job is None:

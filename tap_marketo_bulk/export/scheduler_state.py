@@ -16,6 +16,9 @@ from pathlib import Path
 
 from tap_marketo_bulk.export.events import ExportReady, ExportRequest
 from tap_marketo_bulk.export.jobs import ACTIVE, COMPLETED, CREATED, PROCESSING, ExportJob
+from tap_marketo_bulk.export.quota import QuotaTracker
+
+MB = 1_000_000
 
 SUBMIT_ACTIONS = ("attach", "create", "enqueue")
 
@@ -133,16 +136,17 @@ class OwnJobs:
 
 def backfill_to_defer(
     units: list[ExportUnit], unit: ExportUnit, remaining: int | None, bytes_per_job: float | None
-) -> list[ExportUnit]:
-    """The requests to leave to a later run instead of creating `unit` (a backfill request).
+) -> tuple[str, list[ExportUnit]]:
+    """Whether to create `unit` (a backfill request) now: ("go", []), ("defer", the stream's
+    requests to leave to a later run) or ("stop", []: today's quota would be exceeded).
 
-    Today's quota (`remaining`, by the tap's own count) must still cover the jobs already under
-    way and the newest windows of the streams after this one, estimated at the bytes per job
-    completed so far. When it would not, this stream's backfill from `unit` on waits for a later
-    run (state already says where it stands); [] means go on.
+    Today's quota (`remaining`, by the tap's own count) must cover the jobs already under way,
+    this one and the newest windows of the streams after this one, each estimated at the bytes
+    per job completed so far in this run. Older windows are what may wait: state already says
+    where the backfill stands, so a later run goes on from there.
     """
     if remaining is None or bytes_per_job is None or not unit.request.backfill:
-        return []
+        return "go", []
     index = units.index(unit)
     stream = unit.request.stream
     later_heads = sum(
@@ -150,24 +154,32 @@ def backfill_to_defer(
         for u in units[index + 1 :]
         if u.request.stream != stream and not u.request.backfill and u.job is None
     )
-    if later_heads == 0:
-        return []  # the last stream with work left: it uses the quota to the end
     under_way = sum(u.job is not None and u.job.status != COMPLETED for u in units)
     if remaining > bytes_per_job * (later_heads + under_way + 1):
-        return []
+        return "go", []
+    if later_heads == 0:
+        return "stop", []  # the last stream with work left: today's quota is used up
     own = [u for u in units[index:] if u.request.stream == stream]
-    return own if all(u.job is None for u in own) else []
+    return ("defer", own) if all(u.job is None for u in own) else ("go", [])
 
 
 def defer_backfill(
     units: list[ExportUnit],
     unit: ExportUnit,
-    remaining: int | None,
+    quota: QuotaTracker,
     bytes_per_job: float | None,
     logger: logging.Logger,
 ) -> bool:
-    """Drop `unit`'s stream's remaining backfill from `units` when backfill_to_defer says so."""
-    deferred = backfill_to_defer(units, unit, remaining, bytes_per_job)
+    """Apply backfill_to_defer: drop the deferred requests from `units`, or mark today's quota
+    spent; True when `unit` is not to be created now."""
+    decision, deferred = backfill_to_defer(units, unit, quota.remaining, bytes_per_job)
+    if decision == "stop":
+        assert bytes_per_job is not None
+        quota.mark_exhausted(
+            "daily_quota_mb would be exceeded by the next backfill window "
+            f"(~{bytes_per_job / MB:.2f} MB a window, {(quota.remaining or 0) / MB:.2f} MB left)"
+        )
+        return True
     for deferred_unit in deferred:
         units.remove(deferred_unit)
     if deferred:
