@@ -27,6 +27,7 @@ class ExportRequest:
     # An older window of a newest-first backfill: the scheduler may leave it to a later run so
     # that today's quota still covers the newest windows of the streams after this one.
     backfill: bool = False
+    estimated_bytes: float | None = None  # its stream's bytes per day so far x the window's days
 
     @property
     def key(self) -> str:

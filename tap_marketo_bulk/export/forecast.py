@@ -70,20 +70,27 @@ class Forecast:
 
     def total(self) -> tuple[int, float | None, int | None]:
         """(windows, bytes, days after today) of every stream together."""
-        ends = self.ends()
         windows = sum(left.windows for left in self.streams)
-        if not ends:
-            return 0, 0.0, 0
-        known = [own for _, own, _ in ends]
-        nbytes = None if any(b is None for b in known) else sum(b or 0.0 for b in known)
-        return windows, nbytes, ends[-1][2]
+        known = [left.bytes for left in self.streams if left.bytes is not None]
+        if not known and windows:
+            return windows, None, None  # no stream has exported a window yet
+        nbytes = sum(known)
+        return windows, nbytes, self.days_after_today(nbytes)
+
+    def unknown(self) -> list[str]:
+        """Streams with windows left and no size known yet (not counted in the total)."""
+        return [left.stream for left in self.streams if left.bytes is None]
 
     def stream_text(self, left: StreamLeft, own: float | None, days: int | None) -> str:
         return _text(left.windows, own, days, self.today, "once its first window is exported")
 
     def total_text(self) -> str:
         windows, nbytes, days = self.total()
-        return _text(windows, nbytes, days, self.today, "once every stream exported a window")
+        text = _text(windows, nbytes, days, self.today, "once a stream exported a window")
+        unknown = self.unknown()
+        if unknown and nbytes is not None:
+            text += f" (not counting {', '.join(unknown)}: no window exported yet)"
+        return text
 
 
 def _text(windows: int, nbytes: float | None, days: int | None, today: date, wait: str) -> str:

@@ -94,6 +94,7 @@ class ExportPlan:
         self.days_done: Counter[str] = Counter()
         self.bytes_done: Counter[str] = Counter()
         self._planned_order: list[str] = []  # every stream planned this run, in sync order
+        self._said_left = False
         self._started: float | None = None
 
     # ----- the consumer side ------------------------------------------------------------------
@@ -194,9 +195,11 @@ class ExportPlan:
         )
         if nbytes is None or days is None:
             return text
+        unknown = forecast.unknown()
         return text + (
             f", ~{nbytes / 1e6:.1f} MB: {days} more day{'s' if days != 1 else ''} "
             f"at daily_quota_mb (ends {(forecast.today + timedelta(days=days)).isoformat()})"
+            + (f"; not counting {', '.join(unknown)} (no window exported yet)" if unknown else "")
         )
 
     def stop(self) -> None:
@@ -245,6 +248,14 @@ class ExportPlan:
                         event.release()
                     elif isinstance(event, JobSubmitted):
                         self._by_name[event.request.stream].on_job_submitted(event)
+            self._log_windows_left()
+
+    def _log_windows_left(self) -> None:
+        """The run's last plan line: when windows are left (quota), when to run next."""
+        left = sum(self.windows_planned[n] - self.windows_done[n] for n in self._planned_order)
+        if left > 0 and not self._said_left:
+            self._said_left = True
+            self.logger.info("plan: run over, windows left: %s", self.quota_stop_text())
 
     def _split_quota_event(self, event: QuotaExhausted) -> QuotaExhausted | None:
         """Give each stream still to sync its own part of the pending requests."""
@@ -312,7 +323,7 @@ class ExportPlan:
             _duration(scheduler.poll_interval),
             _duration(cycles * scheduler.poll_interval),
             used / MIB,
-            f" of {limit / MIB:.0f} MiB" if limit else "",
+            f" of {limit / MIB:g} MiB" if limit else "",
         )
         self.logger.info("plan: %s", self.forecast_text())
 

@@ -38,6 +38,7 @@ from tap_marketo_bulk.export.jobs import CANCELLED, COMPLETED, FAILED, ExportJob
 from tap_marketo_bulk.export.quota import QueueBackoff, QuotaTracker, max_active_jobs
 from tap_marketo_bulk.export.scheduler_state import (
     SUBMIT_ACTIONS,
+    CompletedSizes,
     ExportUnit,
     OwnJobs,
     count_active,
@@ -99,7 +100,7 @@ class ExportScheduler:
         self._own_jobs = OwnJobs()
         self._enqueue_backoff = QueueBackoff(clock=clock)
         self._worker: threading.Thread | None = None
-        self._completed_jobs = self._completed_bytes = 0  # this run's: bytes per job
+        self._sizes = CompletedSizes()  # bytes per job (backfill windows weigh the quota)
 
     # ----- consumer side (main thread) ------------------------------------------------------
 
@@ -220,9 +221,10 @@ class ExportScheduler:
                 f"{now - unit.waiting_since:.0f} s",
                 f"/bulk/v1/{unit.request.object_path}/export",
             )
-        per_job = self._completed_bytes / self._completed_jobs if self._completed_jobs else None
-        if unit.job is None and defer_backfill(units, unit, self.quota, per_job, self.logger):
-            return True  # this stream's older windows wait: today's quota is for later streams
+        if unit.job is None:  # a backfill window waits until today's quota is known to fit it
+            decision = defer_backfill(units, unit, self.quota, self._sizes.per_job, self.logger)
+            if decision != "go":
+                return decision == "done"
         try:
             if unit.job is None:
                 job = self._new_job(unit.request)
@@ -315,8 +317,7 @@ class ExportScheduler:
     def _on_completed(self, unit: ExportUnit) -> None:
         job = unit.job
         assert job is not None
-        self._completed_jobs += 1
-        self._completed_bytes += job.file_size or 0
+        self._sizes.add(unit.request.stream, job.file_size or 0)
         self.quota.add(job.file_size or 0)  # Marketo meters the file size of completed jobs
         self._count(unit.request, "bytes", job.file_size or 0)
         self._count(unit.request, "records", job.number_of_records or 0)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
+from collections import Counter
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -134,59 +135,93 @@ class OwnJobs:
                 )
 
 
+class CompletedSizes:
+    """File bytes of the jobs completed in this run, per stream: what a job will cost."""
+
+    def __init__(self) -> None:
+        self._jobs: Counter[str] = Counter()
+        self._bytes: Counter[str] = Counter()
+
+    def add(self, stream: str, nbytes: int) -> None:
+        self._jobs[stream] += 1
+        self._bytes[stream] += nbytes
+
+    def per_job(self, stream: str) -> float | None:
+        """This stream's bytes per job, else every stream's; None before any job completed."""
+        if self._jobs[stream]:
+            return self._bytes[stream] / self._jobs[stream]
+        jobs = sum(self._jobs.values())
+        return sum(self._bytes.values()) / jobs if jobs else None
+
+
 def backfill_to_defer(
-    units: list[ExportUnit], unit: ExportUnit, remaining: int | None, bytes_per_job: float | None
+    units: list[ExportUnit],
+    unit: ExportUnit,
+    remaining: int | None,
+    per_job: Callable[[str], float | None],
 ) -> tuple[str, list[ExportUnit]]:
-    """Whether to create `unit` (a backfill request) now: ("go", []), ("defer", the stream's
-    requests to leave to a later run) or ("stop", []: today's quota would be exceeded).
+    """Whether to create `unit` (a backfill request) now: ("go", []), ("wait", []: no job of
+    this run completed yet, so no size to go by), ("defer", the stream's requests to leave to a
+    later run) or ("stop", []: today's quota would be exceeded).
 
     Today's quota (`remaining`, by the tap's own count) must cover the jobs already under way,
-    this one and the newest windows of the streams after this one, each estimated at the bytes
-    per job completed so far in this run. Older windows are what may wait: state already says
+    this one and the newest windows of the streams after this one, each estimated at its
+    stream's bytes per job in this run. Older windows are what may wait: state already says
     where the backfill stands, so a later run goes on from there.
     """
-    if remaining is None or bytes_per_job is None or not unit.request.backfill:
+    if remaining is None or not unit.request.backfill:
         return "go", []
+    under_way = [u for u in units if u.job is not None and u.job.status != COMPLETED]
+    if per_job(unit.request.stream) is None:
+        return ("wait", []) if under_way else ("go", [])  # one job first, to learn the size
     index = units.index(unit)
     stream = unit.request.stream
-    later_heads = sum(
-        1
+    later_heads = [
+        u
         for u in units[index + 1 :]
         if u.request.stream != stream and not u.request.backfill and u.job is None
-    )
-    under_way = sum(u.job is not None and u.job.status != COMPLETED for u in units)
-    if remaining > bytes_per_job * (later_heads + under_way + 1):
+    ]
+    if not later_heads:
+        return "go", []  # the last stream with work left: the quota stops it as any job
+    needed = sum(_estimate(u, per_job) for u in [*later_heads, *under_way, unit])
+    if remaining > needed:
         return "go", []
-    if later_heads == 0:
-        return "stop", []  # the last stream with work left: today's quota is used up
     own = [u for u in units[index:] if u.request.stream == stream]
     return ("defer", own) if all(u.job is None for u in own) else ("go", [])
+
+
+def _estimate(unit: ExportUnit, per_job: Callable[[str], float | None]) -> float:
+    """A job's file bytes: from its stream's bytes per day so far, else per job this run."""
+    if unit.request.estimated_bytes is not None:
+        return unit.request.estimated_bytes
+    return per_job(unit.request.stream) or 0.0
 
 
 def defer_backfill(
     units: list[ExportUnit],
     unit: ExportUnit,
     quota: QuotaTracker,
-    bytes_per_job: float | None,
+    per_job: Callable[[str], float | None],
     logger: logging.Logger,
-) -> bool:
+) -> str:
     """Apply backfill_to_defer: drop the deferred requests from `units`, or mark today's quota
-    spent; True when `unit` is not to be created now."""
-    decision, deferred = backfill_to_defer(units, unit, quota.remaining, bytes_per_job)
+    spent. "go": create `unit` now; "wait": not yet; "done": `units` or the quota changed."""
+    decision, deferred = backfill_to_defer(units, unit, quota.remaining, per_job)
+    if decision in ("go", "wait"):
+        return decision
     if decision == "stop":
-        assert bytes_per_job is not None
         quota.mark_exhausted(
             "daily_quota_mb would be exceeded by the next backfill window "
-            f"(~{bytes_per_job / MB:.2f} MB a window, {(quota.remaining or 0) / MB:.2f} MB left)"
+            f"(~{(per_job(unit.request.stream) or 0) / MB:.2f} MB a window, "
+            f"{(quota.remaining or 0) / MB:.2f} MB left)"
         )
-        return True
+        return "done"
     for deferred_unit in deferred:
         units.remove(deferred_unit)
-    if deferred:
-        logger.info(
-            "%s: %d older windows left for a later run: the rest of today's export quota is "
-            "kept for the newest windows of the streams after it",
-            unit.request.stream,
-            len(deferred),
-        )
-    return bool(deferred)
+    logger.info(
+        "%s: %d older windows left for a later run: the rest of today's export quota is "
+        "kept for the newest windows of the streams after it",
+        unit.request.stream,
+        len(deferred),
+    )
+    return "done"

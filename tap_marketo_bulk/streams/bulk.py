@@ -105,6 +105,12 @@ class BulkExportStream(DirectRecordStream):
     def backfill_order(self) -> str:
         return str(self.config.get("backfill_order", NEWEST_FIRST))
 
+    def _estimated_bytes(self, window: Window | None) -> float | None:
+        nbytes, days = self.exported_so_far()
+        if window is None or days <= 0:
+            return None
+        return nbytes / days * window.covered.total_seconds() / 86400
+
     def exported_so_far(self) -> tuple[int, float]:
         """(file bytes, days covered) of this stream's finished windows: the forecast's rate."""
         return exported_so_far(self.stream_state)
@@ -142,6 +148,7 @@ class BulkExportStream(DirectRecordStream):
             window=window,
             rebuild=rebuild,
             backfill=bool(window and backfill_until and window.end <= backfill_until),
+            estimated_bytes=self._estimated_bytes(window),
         )
         resume = self.stream_state.get("in_flight", {}).get(self.state_key(request))
         return dataclasses.replace(request, resume_export_id=resume) if resume else request
