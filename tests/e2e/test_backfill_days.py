@@ -4,7 +4,8 @@ Newest first: after day one the newest 31 days of every windowed stream equal th
 the last day everything does, every record exported exactly once (the data does not change, so a
 record twice means a window exported twice); as many jobs as oldest first, give or take one; day
 one's last plan line says when to run next and forecasts the days left; a SIGKILL in the middle
-of a day's backfill, then a rerun that day, stays exact. Oldest first (today's order) is held to the same end result.
+of a day's backfill, then a rerun that day, stays exact. Oldest first (today's order) is held to
+the same end result.
 """
 
 from __future__ import annotations
