@@ -15,6 +15,7 @@ how far it is and how long is left.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import math
 import time
@@ -171,6 +172,13 @@ class ExportPlan:
                     self.bytes_done[name] / done if (done := self.windows_done[name]) else None,
                 )
             )
+        # A stream with no window exported yet: at the others' bytes per day, until it has one.
+        rates = [x.rate for x in left if x.rate is not None]
+        if rates:
+            fallback = sum(rates) / len(rates)
+            left = [
+                dataclasses.replace(x, rate=fallback if x.rate is None else x.rate) for x in left
+            ]
         remaining = 0 if stopped else quota.remaining
         return Forecast(left, quota.day, remaining, quota.limit_bytes)
 

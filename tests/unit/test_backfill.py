@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import logging
 from datetime import date, datetime, timezone
+from types import SimpleNamespace
 
 import pytest
 import requests_mock
@@ -21,7 +22,9 @@ from tap_marketo_bulk.export.backfill import (
     plan_windows_newest_first,
     record_finished_window,
 )
+from tap_marketo_bulk.export.events import ExportRequest
 from tap_marketo_bulk.export.forecast import Forecast, StreamLeft, next_quota_day_start
+from tap_marketo_bulk.export.scheduler_state import ExportUnit, backfill_to_defer
 from tap_marketo_bulk.export.windows import Window, parse_datetime, plan_windows
 from tap_marketo_bulk.state_check import check_state
 from tests.unit.fake_marketo import BASE_URL, FakeMarketo
@@ -216,7 +219,7 @@ def test_forecast_counts_quota_days_in_sync_order() -> None:
     )
     unknown = Forecast([StreamLeft("leads", 3, 9.0, None)], date(2026, 12, 4), 0, MB)
     assert unknown.total()[1] is None
-    assert "once every stream exported a window" in unknown.total_text()
+    assert unknown.total_text() == "3 windows left, MB and days once a stream exported a window"
 
 
 def test_next_run_starts_after_midnight_us_central() -> None:
@@ -242,3 +245,34 @@ def test_client_learns_marketos_clock_from_the_date_header() -> None:
     assert server_now.tzinfo is not None
     # Within a few seconds of the Date header, whatever our own clock says.
     assert abs((server_now - datetime(2026, 12, 5, 7, tzinfo=timezone.utc)).total_seconds()) < 60
+
+
+# ----- the scheduler leaves older windows to a later run -------------------------------------
+
+
+def _unit(stream: str, *, backfill: bool, status: str | None = None, estimate=None):
+    request = ExportRequest(stream, stream, {}, backfill=backfill, estimated_bytes=estimate)
+    return ExportUnit(request, job=SimpleNamespace(status=status) if status else None)
+
+
+def test_backfill_waits_for_a_size_then_leaves_room_for_later_streams_newest_windows() -> None:
+    head_a = _unit("a", backfill=False, status="Processing")
+    older_a = [_unit("a", backfill=True), _unit("a", backfill=True)]
+    head_b = _unit("b", backfill=False)
+    units = [head_a, *older_a, head_b]
+    # Nothing completed yet, a job under way: wait for its size.
+    assert backfill_to_defer(units, older_a[0], 100, lambda s: None) == ("wait", [])
+    # Nothing under way either: one job goes first, to learn the size.
+    assert backfill_to_defer(units[1:], older_a[0], 100, lambda s: None) == ("go", [])
+    # 10 bytes a job: under way 10 + this 10 + b's newest 10 = 30 fit in 100; not in 25.
+    assert backfill_to_defer(units, older_a[0], 100, lambda s: 10.0) == ("go", [])
+    assert backfill_to_defer(units, older_a[0], 25, lambda s: 10.0) == ("defer", older_a)
+    # A request's own estimate (its stream's bytes per day so far) wins over bytes per job.
+    units[-1] = _unit("b", backfill=False, estimate=0.0)
+    assert backfill_to_defer(units, older_a[0], 25, lambda s: 10.0) == ("go", [])
+    # The last stream with work left is never deferred (the quota stops it as any request).
+    assert backfill_to_defer(units[:3], older_a[0], 1, lambda s: 10.0) == ("go", [])
+    # Windows that are new since the last run are never deferred.
+    assert backfill_to_defer(units, head_b, 0, lambda s: 10.0) == ("go", [])
+    # No daily_quota_mb: no deferral.
+    assert backfill_to_defer(units, older_a[0], None, lambda s: 10.0) == ("go", [])
