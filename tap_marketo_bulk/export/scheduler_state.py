@@ -13,6 +13,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from tap_marketo_bulk.export.events import ExportReady, ExportRequest
@@ -20,6 +21,7 @@ from tap_marketo_bulk.export.jobs import ACTIVE, COMPLETED, CREATED, PROCESSING,
 from tap_marketo_bulk.export.quota import QuotaTracker
 
 MB = 1_000_000
+FULL_WINDOW = timedelta(days=31)
 
 SUBMIT_ACTIONS = ("attach", "create", "enqueue")
 
@@ -191,10 +193,13 @@ def backfill_to_defer(
 
 
 def _estimate(unit: ExportUnit, per_job: Callable[[str], float | None]) -> float:
-    """A job's file bytes: from its stream's bytes per day so far, else per job this run."""
-    if unit.request.estimated_bytes is not None:
-        return unit.request.estimated_bytes
-    return per_job(unit.request.stream) or 0.0
+    """A job's file bytes: from its stream's bytes per day so far, else per job this run (a
+    window shorter than 31 days in proportion, e.g. the one second new since the last run)."""
+    request = unit.request
+    if request.estimated_bytes is not None:
+        return request.estimated_bytes
+    share = 1.0 if request.window is None else min(1.0, request.window.covered / FULL_WINDOW)
+    return (per_job(request.stream) or 0.0) * share
 
 
 def defer_backfill(
