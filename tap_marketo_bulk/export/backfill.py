@@ -117,8 +117,9 @@ def plan_run_windows(
 def record_finished_window(state: t.MutableMapping[str, t.Any], window: Window, order: str) -> None:
     """Every file of `window` is emitted: extend the emitted range by it.
 
-    The window must touch the range (just after the bookmark, or just before `backfilled_from`);
-    windows overlapping the range (resumed re-exports) extend it by their part outside it.
+    A window after the bookmark moves it (windows are planned from the bookmark on); an older one
+    must touch `backfilled_from` (else RuntimeError: a gap would be marked done); windows inside
+    the range change nothing.
     """
     reached, bookmark = emitted_range(state)
     if bookmark is None:
@@ -126,14 +127,13 @@ def record_finished_window(state: t.MutableMapping[str, t.Any], window: Window, 
         if order == NEWEST_FIRST:
             state[BACKFILLED_FROM] = format_datetime(window.start)
         return
-    if window.start <= bookmark + ONE_SECOND and window.end > bookmark:
+    if window.end > bookmark:
+        # Planned from the bookmark on (a gap only where nothing can be: before the birth).
         state[BOOKMARK] = format_datetime(window.end)
-    elif reached is not None and window.end >= reached - ONE_SECOND and window.start < reached:
-        state[BACKFILLED_FROM] = format_datetime(window.start)
-    elif reached is not None and reached <= window.start and window.end <= bookmark:
+    elif reached is None or window.start >= reached:
         return  # already inside the range
-    elif reached is None and window.end <= bookmark:
-        return
+    elif window.end >= reached - ONE_SECOND:
+        state[BACKFILLED_FROM] = format_datetime(window.start)
     else:
         raise RuntimeError(
             f"window {window.key} is not next to the emitted range "

@@ -109,6 +109,10 @@ def test_finished_windows_extend_the_range_at_either_end() -> None:
     new = Window(parse_datetime("2024-03-04T00:00:00Z"), parse_datetime("2024-03-05T00:00:00Z"))
     record_finished_window(state, new, NEWEST_FIRST)
     assert state[BOOKMARK] == "2024-03-05T00:00:00Z"
+    # A bookmark from before the instance's birth (an older tap): windows start at the birth.
+    legacy = {BOOKMARK: "2019-06-30T23:59:59Z"}
+    record_finished_window(legacy, newest, NEWEST_FIRST)
+    assert legacy == {BOOKMARK: "2024-03-03T23:59:59Z"}
     gap = Window(parse_datetime("2023-06-01T00:00:00Z"), parse_datetime("2023-06-02T00:00:00Z"))
     with pytest.raises(RuntimeError, match="not next to the emitted range"):
         record_finished_window(state, gap, NEWEST_FIRST)
