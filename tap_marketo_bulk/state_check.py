@@ -5,7 +5,7 @@ stream and key (never a silent restart from start_date, never a skip). Entries w
 data are dropped with a WARNING: an `in_flight` export id (its window is exported again), the
 `quota` carry-over (today's count restarts at what Marketo reports), `ids_at_bookmark` (rows at
 the bookmark's second may come again; loaders upsert on the key), `exported` (the forecast's
-bytes per day of windows). `backfilled_from` (newest-first backfill) is a bookmark.
+bytes per second of windows). `backfilled_from` (newest-first backfill) is a bookmark.
 """
 
 from __future__ import annotations
@@ -134,11 +134,11 @@ def _check_backfilled_from(
     if exported is not None and not (
         isinstance(exported, Mapping)
         and all(
-            isinstance(exported.get(k, 0), (int, float)) and not isinstance(exported.get(k), bool)
-            for k in ("bytes", "days")
+            isinstance(exported.get(k, 0), int) and not isinstance(exported.get(k), bool)
+            for k in ("bytes", "seconds")
         )
     ):
-        log.warning("%s.exported is not {bytes, days} (%r): ignored (forecast only)", where,
+        log.warning("%s.exported is not {bytes, seconds} (%r): ignored (forecast only)", where,
                     exported)
         del bookmark["exported"]
 

@@ -158,14 +158,14 @@ EXPORTED = "exported"
 
 
 def record_window_bytes(state: t.MutableMapping[str, t.Any], window: Window, nbytes: int) -> None:
-    """Add a finished window's file bytes and the days it covers to `exported` (the forecast's
-    bytes per window, per day covered so a short edge window weighs less)."""
+    """Add a finished window's file bytes and the seconds it covers to `exported` (the
+    forecast's bytes per window, per second covered so a short edge window weighs less). Whole
+    numbers only: loaders parse a state's decimals as Decimal, which some cannot write back."""
     exported = state.get(EXPORTED)
     if not isinstance(exported, dict):
-        exported = state[EXPORTED] = {"bytes": 0, "days": 0.0}
+        exported = state[EXPORTED] = {"bytes": 0, "seconds": 0}
     exported["bytes"] = int(exported.get("bytes", 0)) + max(0, int(nbytes))
-    days = float(exported.get("days", 0.0)) + window.covered.total_seconds() / 86400
-    exported["days"] = round(days, 6)
+    exported["seconds"] = int(exported.get("seconds", 0)) + int(window.covered.total_seconds())
 
 
 def exported_so_far(state: t.Mapping[str, t.Any]) -> tuple[int, float]:
@@ -173,7 +173,7 @@ def exported_so_far(state: t.Mapping[str, t.Any]) -> tuple[int, float]:
     exported = state.get(EXPORTED)
     if not isinstance(exported, t.Mapping):
         return 0, 0.0
-    return int(exported.get("bytes", 0)), float(exported.get("days", 0.0))
+    return int(exported.get("bytes", 0)), int(exported.get("seconds", 0)) / 86400
 
 
 def resume_parts(window: Window, resumable: list[Window]) -> list[Window]:

@@ -148,7 +148,7 @@ def test_tap_exports_newest_window_first_and_keeps_the_range_in_state() -> None:
     assert leads[BOOKMARK] == "2024-03-03T23:59:59Z"
     assert leads[BACKFILLED_FROM] == "2024-01-01T00:00:00Z"
     assert leads["in_flight"] == {}
-    assert leads["exported"]["days"] == pytest.approx(63.0)
+    assert leads["exported"]["seconds"] == 63 * 86400
     assert leads["exported"]["bytes"] > 0
 
 
@@ -195,8 +195,8 @@ def test_state_check_drops_a_bad_exported_with_a_warning(caplog) -> None:
     good = {BOOKMARK: "2024-03-01T00:00:00Z", BACKFILLED_FROM: "2024-02-01T00:00:00Z"}
     checked = check_state({"bookmarks": {"leads": {**good, "exported": "lots"}}})
     assert checked["bookmarks"]["leads"] == good
-    assert "exported is not {bytes, days}" in caplog.text
-    kept = {**good, "exported": {"bytes": 10, "days": 1.5}}
+    assert "exported is not {bytes, seconds}" in caplog.text
+    kept = {**good, "exported": {"bytes": 10, "seconds": 86400}}
     assert check_state({"bookmarks": {"leads": kept}})["bookmarks"]["leads"] == kept
 
 
