@@ -137,13 +137,15 @@ def run_day(config: dict, catalog: dict, state: dict | None) -> Day:
 
 
 def finished(state: dict, config: dict) -> bool:
-    """Every stream exported everything from start_date to end_date."""
+    """Every stream exported everything from start_date to end_date (or to its last run)."""
     bookmarks = state.get("bookmarks", {})
-    end = format_datetime(parse_datetime(config["end_date"]))
+    end = format_datetime(parse_datetime(config["end_date"])) if "end_date" in config else None
     for stream in WINDOWED:
         bookmark = bookmarks.get(stream) or {}
         reached = bookmark.get("backfilled_from")
-        if bookmark.get("replication_key_value") != end:
+        if not bookmark.get("replication_key_value"):
+            return False
+        if end is not None and bookmark["replication_key_value"] != end:
             return False
         if reached is not None and parse_datetime(reached) > parse_datetime(config["start_date"]):
             return False

@@ -13,11 +13,12 @@ from __future__ import annotations
 import typing as t
 from collections import Counter
 from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
 from tap_marketo_bulk.export.backfill import emitted_range
-from tap_marketo_bulk.export.windows import parse_datetime
+from tap_marketo_bulk.export.windows import format_datetime, parse_datetime
 from tests.e2e.backfill_scenario import (
     DAY,
     KEYS,
@@ -142,3 +143,31 @@ def _records_of_unfinished_windows(output: Output, state: dict) -> set:
             if not inside:
                 keys.add(KEYS[stream](record))
     return keys
+
+
+def test_a_lead_updated_during_the_backfill_ends_with_its_latest_values(
+    sandbox_factory: Callable[..., Sandbox],
+) -> None:
+    """No end_date: every run first exports what is new since the last one. Leads updated after
+    day one come again in day two's newest window; the older windows the backfill exports later
+    select by the current updatedAt, so they never bring the old values back after the new ones:
+    the last copy of every record, what an upserting loader keeps, is the truth."""
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    sb = sandbox_factory(
+        **{
+            **SANDBOX,
+            "data_start": format_datetime(now - timedelta(days=150)),
+            "data_end": format_datetime(now - timedelta(days=1)),
+        }
+    )
+    config, catalog = setup(sb, "newest_first")
+    del config["end_date"]
+    day_one = run_day(config, catalog, None)
+    assert day_one.quota_stop is not None, "day one should leave a backfill"
+    changed = sb.mutate(updated_leads=60)["updated_lead_ids"]
+    sb.advance_clock(DAY)
+    days = run_until_finished(sb, config, catalog, [day_one])
+    assert len(days) >= 3
+    day_two_leads = {r["id"] for r in days[1].records["leads"]}
+    assert set(changed) <= day_two_leads  # what is new comes first
+    assert_exactly_the_truth(sb, days, allowed_twice=frozenset(changed))
