@@ -173,9 +173,6 @@ def backfill_to_defer(
     """
     if remaining is None or not unit.request.backfill:
         return "go", []
-    under_way = [u for u in units if u.job is not None and u.job.status != COMPLETED]
-    if per_job(unit.request.stream) is None:
-        return ("wait", []) if under_way else ("go", [])  # one job first, to learn the size
     index = units.index(unit)
     stream = unit.request.stream
     later_heads = [
@@ -185,6 +182,9 @@ def backfill_to_defer(
     ]
     if not later_heads:
         return "go", []  # the last stream with work left: the quota stops it as any job
+    under_way = [u for u in units if u.job is not None and u.job.status != COMPLETED]
+    if per_job(stream) is None:
+        return ("wait", []) if under_way else ("go", [])  # one job first, to learn the size
     needed = sum(_estimate(u, per_job) for u in [*later_heads, *under_way, unit])
     if remaining > needed:
         return "go", []
