@@ -5,8 +5,7 @@ consumer (the stream, on the main thread), which gets events in request order fr
 it parses file i, jobs i+1 and i+2 are processing and file i+1 may be downloading. Marketo allows 2
 Processing and 10 Queued+Processing per instance, shared with other integrations: we keep at most
 `max_concurrent_jobs` Processing, `max_queued_jobs` (1 or 2) more Queued, and only a few jobs
-ahead of the consumer.
-Per-request bookkeeping: scheduler_state.py; queue limits and 1029 backoff: quota.py.
+ahead of the consumer. Bookkeeping: scheduler_state.py; queue limits and 1029 backoff: quota.py.
 """
 
 from __future__ import annotations
@@ -79,7 +78,7 @@ class ExportScheduler:
             raise ValueError("max_queued_jobs must be 1 or 2")
         self.client = client
         self.max_concurrent_jobs = max_concurrent_jobs
-        # Queued + Processing: max_concurrent_jobs, plus max_queued_jobs waiting when that is 2
+        # Queued + Processing: plus max_queued_jobs waiting when max_concurrent_jobs is 2
         self.max_active_jobs = max_active_jobs(max_concurrent_jobs, max_queued_jobs)
         self._wake = threading.Event()
         # Files downloaded and not yet done with by the consumer (it holds one while parsing).

@@ -20,7 +20,6 @@ from tap_marketo_bulk.export.events import ExportReady, ExportRequest
 from tap_marketo_bulk.export.jobs import ACTIVE, COMPLETED, CREATED, PROCESSING, ExportJob
 from tap_marketo_bulk.export.quota import QuotaTracker
 
-MB = 1_000_000
 FULL_WINDOW = timedelta(days=31)
 
 SUBMIT_ACTIONS = ("attach", "create", "enqueue")
@@ -163,8 +162,8 @@ def backfill_to_defer(
     per_job: Callable[[str], float | None],
 ) -> tuple[str, list[ExportUnit]]:
     """Whether to create `unit` (a backfill request) now: ("go", []), ("wait", []: no job of
-    this run completed yet, so no size to go by), ("defer", the stream's requests to leave to a
-    later run) or ("stop", []: today's quota would be exceeded).
+    this run completed yet, so no size to go by) or ("defer", the stream's requests to leave to
+    a later run).
 
     Today's quota (`remaining`, by the tap's own count) must cover the jobs already under way,
     this one and the newest windows of the streams after this one, each estimated at its
@@ -209,18 +208,11 @@ def defer_backfill(
     per_job: Callable[[str], float | None],
     logger: logging.Logger,
 ) -> str:
-    """Apply backfill_to_defer: drop the deferred requests from `units`, or mark today's quota
-    spent. "go": create `unit` now; "wait": not yet; "done": `units` or the quota changed."""
+    """Apply backfill_to_defer: drop the deferred requests from `units`. "go": create `unit`
+    now; "wait": not yet; "done": `units` changed."""
     decision, deferred = backfill_to_defer(units, unit, quota.remaining, per_job)
     if decision in ("go", "wait"):
         return decision
-    if decision == "stop":
-        quota.mark_exhausted(
-            "daily_quota_mb would be exceeded by the next backfill window "
-            f"(~{(per_job(unit.request.stream) or 0) / MB:.2f} MB a window, "
-            f"{(quota.remaining or 0) / MB:.2f} MB left)"
-        )
-        return "done"
     for deferred_unit in deferred:
         units.remove(deferred_unit)
     logger.info(
