@@ -12,7 +12,7 @@ import logging
 import threading
 import typing as t
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from functools import cached_property
 
 from tap_marketo_bulk.api.client import MarketoClient
@@ -21,7 +21,7 @@ from tap_marketo_bulk.errors import ConfigError, MarketoError
 from tap_marketo_bulk.export.plan import ExportParticipant, ExportPlan
 from tap_marketo_bulk.export.quota import QuotaTracker
 from tap_marketo_bulk.export.scheduler import ExportScheduler
-from tap_marketo_bulk.export.windows import format_datetime, parse_datetime
+from tap_marketo_bulk.export.windows import format_datetime, marketo_day, parse_datetime
 from tap_marketo_bulk.records.schema import describe_data_types, describe_to_properties
 
 MIB = 1024 * 1024
@@ -132,13 +132,19 @@ class MarketoEngine:
         ]
         latest = max(saved, key=lambda q: (q.get("day", ""), q.get("bytes", 0)), default={})
         limit = int(float(self.config.get("daily_quota_mb", 500)) * MIB)
-        return QuotaTracker.from_state(latest, limit)
+        return QuotaTracker.from_state(latest, limit, today=self.marketo_today)
+
+    def marketo_today(self) -> date:
+        """The Marketo day (US Central) by Marketo's clock, as its answers' Date header tells."""
+        server_now = getattr(self.client, "server_now", None)
+        return marketo_day(server_now() if server_now else datetime.now(timezone.utc))
 
     @cached_property
     def scheduler(self) -> ExportScheduler:
         return ExportScheduler(
             self.client,
             max_concurrent_jobs=int(self.config.get("max_concurrent_jobs", 2)),
+            max_queued_jobs=int(self.config.get("max_queued_jobs", 2)),
             poll_interval=float(self.config.get("poll_interval_seconds", 60)),
             job_timeout=float(self.config.get("job_timeout_seconds", 10800)),
             queue_backoff=float(self.config.get("queue_backoff_seconds", 60)),

@@ -88,6 +88,13 @@ CONFIG_SCHEMA = th.PropertiesList(
         "with other integrations.",
     ),
     th.Property(
+        "max_queued_jobs",
+        th.IntegerType,
+        default=2,
+        description="With 2 Processing, how many more of the tap's jobs wait Queued (1..2): 2 "
+        "keeps both slots busy (4 of Marketo's 10 queue places).",
+    ),
+    th.Property(
         "max_calls_per_20s",
         th.IntegerType,
         default=80,
@@ -161,6 +168,14 @@ CONFIG_SCHEMA = th.PropertiesList(
         "(MiB); keep quota back for other integrations.",
     ),
     th.Property(
+        "backfill_order",
+        th.StringType,
+        default="newest_first",
+        allowed_values=["newest_first", "oldest_first"],
+        description="Order of a first sync's windows: newest_first (the most recent data first, "
+        "then back to start_date; every run first exports what is new) or oldest_first.",
+    ),
+    th.Property(
         "type_overrides",
         th.ObjectType(additional_properties=th.ObjectType(additional_properties=th.StringType)),
         description="Force a column's JSON type, in discovery and when reading values: "
@@ -195,6 +210,7 @@ CONFIG_SCHEMA = th.PropertiesList(
 _RANGES: dict[str, tuple[float, float]] = {
     "window_days": (1, 31),
     "max_concurrent_jobs": (1, 2),
+    "max_queued_jobs": (1, 2),
     "max_calls_per_20s": (1, 100),
     "poll_interval_seconds": (0.001, 86400),
     "job_timeout_seconds": (1, 7 * 86400),

@@ -4,8 +4,10 @@ A bookmark decides what is exported: one that can't be read ends the run with on
 stream and key (never a silent restart from start_date, never a skip). Entries whose loss costs no
 data are dropped with a WARNING: an `in_flight` export id (its window is exported again), the
 `quota` carry-over (today's count restarts at what Marketo reports), `ids_at_bookmark` (rows at
-the bookmark's second may come again; loaders upsert on the key), and the reconcile keys (a
-reconcile then runs again, or sooner: every row is exported again, nothing is skipped).
+the bookmark's second may come again; loaders upsert on the key), `exported` (the forecast's
+bytes per second of windows), and the reconcile keys (a reconcile then runs again, or sooner:
+every row is exported again, nothing is skipped). `backfilled_from` (newest-first backfill) is
+a bookmark.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import typing as t
 from collections.abc import Mapping
 
 from tap_marketo_bulk.errors import StateError
-from tap_marketo_bulk.export.windows import parse_datetime
+from tap_marketo_bulk.export.windows import ONE_SECOND, parse_datetime
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -80,6 +82,7 @@ def _checked_bookmark(stream: str, bookmark: t.Any, log: logging.Logger) -> dict
             f"{where}.replication_key_value: not an ISO 8601 datetime: {value!r}; "
             + _REMOVE_HINT.format(stream=stream)
         )
+    _check_backfilled_from(where, stream, checked, log)
     for key in ("replication_key", "filter"):
         if checked.get(key) is not None and not isinstance(checked[key], str):
             raise StateError(
@@ -108,6 +111,39 @@ def _checked_bookmark(stream: str, bookmark: t.Any, log: logging.Logger) -> dict
         )
         del checked["ids_at_bookmark"]
     return checked
+
+
+def _check_backfilled_from(
+    where: str, stream: str, bookmark: dict[str, t.Any], log: logging.Logger
+) -> None:
+    """How far back a newest-first backfill reached: it decides which older windows are still
+    exported, so an unreadable one ends the run (dropping it would skip them). `exported` only
+    feeds the forecast: a bad one is dropped."""
+    reached = bookmark.get("backfilled_from")
+    if reached is not None:
+        end = bookmark.get("replication_key_value")
+        problem = None
+        if not _is_datetime(reached):
+            problem = f"not an ISO 8601 datetime: {reached!r}"
+        elif end is None:
+            problem = "set without replication_key_value"
+        elif parse_datetime(reached) > parse_datetime(end) + ONE_SECOND:
+            problem = f"{reached} is after replication_key_value {end}"
+        if problem:
+            raise StateError(
+                f"{where}.backfilled_from: {problem}; " + _REMOVE_HINT.format(stream=stream)
+            )
+    exported = bookmark.get("exported")
+    if exported is not None and not (
+        isinstance(exported, Mapping)
+        and all(
+            isinstance(exported.get(k, 0), int) and not isinstance(exported.get(k), bool)
+            for k in ("bytes", "seconds")
+        )
+    ):
+        log.warning("%s.exported is not {bytes, seconds} (%r): ignored (forecast only)", where,
+                    exported)
+        del bookmark["exported"]
 
 
 def _check_full_export(where: str, stream: str, full: t.Any) -> None:

@@ -17,6 +17,8 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import requests
@@ -92,6 +94,7 @@ class MarketoClient:
             clock=clock,
             sleep=sleep,
         )
+        self.server_offset: float | None = None  # Marketo's clock minus ours (Date header), s
         self.api_calls = 0  # calls made, identity not counted (it does not count against quota)
         self.calls_by_endpoint: Counter[str] = Counter()
         self.token_requests = 0
@@ -186,7 +189,24 @@ class MarketoClient:
         self.logger.debug(
             "%s %s -> HTTP %s (%.2f s)", method, path, response.status_code, self.clock() - started
         )
+        self._note_server_time(response)
         return response
+
+    def _note_server_time(self, response: requests.Response) -> None:
+        """Marketo's clock from the Date header (RFC 9110): its day, not ours, sets the quota."""
+        value = response.headers.get("Date")
+        if not value:
+            return
+        try:
+            server = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return
+        if server.tzinfo is not None:
+            self.server_offset = server.timestamp() - time.time()
+
+    def server_now(self) -> datetime:
+        """Marketo's "now": our clock shifted by the Date header of its latest answer."""
+        return datetime.fromtimestamp(time.time() + (self.server_offset or 0.0), timezone.utc)
 
     def _before_retry(
         self, error: MarketoError, budget: RetryBudget, *, idempotent: bool, token: str | None

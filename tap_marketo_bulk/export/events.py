@@ -24,6 +24,10 @@ class ExportRequest:
     window: Window | None = None  # the window the body's filter covers
     rebuild: Callable[[Window], dict] | None = None  # body for a sub-window (split on failure)
     resume_export_id: str | None = None  # from state: re-attach instead of creating
+    # An older window of a newest-first backfill: the scheduler may leave it to a later run so
+    # that today's quota still covers the newest windows of the streams after this one.
+    backfill: bool = False
+    estimated_bytes: float | None = None  # its stream's bytes per day so far x the window's days
 
     @property
     def key(self) -> str:

@@ -15,13 +15,14 @@ how far it is and how long is left.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import math
 import time
 import typing as t
 from collections import Counter
 from collections.abc import Callable, Collection, Iterator, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from tap_marketo_bulk.export.events import (
     Event,
@@ -30,6 +31,8 @@ from tap_marketo_bulk.export.events import (
     JobSubmitted,
     QuotaExhausted,
 )
+from tap_marketo_bulk.export.forecast import Forecast, StreamLeft, next_quota_day_start
+from tap_marketo_bulk.export.windows import Window, format_datetime
 
 if t.TYPE_CHECKING:
     from tap_marketo_bulk.export.scheduler import ExportScheduler
@@ -88,6 +91,11 @@ class ExportPlan:
         self.windows_planned: Counter[str] = Counter()
         self.windows_done: Counter[str] = Counter()
         self.jobs_planned: Counter[str] = Counter()
+        self.days_planned: Counter[str] = Counter()  # days of windows planned (the forecast)
+        self.days_done: Counter[str] = Counter()
+        self.bytes_done: Counter[str] = Counter()
+        self._planned_order: list[str] = []  # every stream planned this run, in sync order
+        self._said_left = False
         self._started: float | None = None
 
     # ----- the consumer side ------------------------------------------------------------------
@@ -127,8 +135,11 @@ class ExportPlan:
         finally:
             self._finished(stream)
 
-    def window_done(self, stream: str) -> None:
+    def window_done(self, stream: str, window: Window | None = None, nbytes: int = 0) -> None:
         self.windows_done[stream] += 1
+        self.bytes_done[stream] += nbytes
+        if window is not None:
+            self.days_done[stream] += window.covered.total_seconds() / 86400
 
     def progress(self, stream: str) -> str:
         """`3 of 46 windows (all streams 3 of 95), about 1 h 20 min left`."""
@@ -140,7 +151,64 @@ class ExportPlan:
         if self._started is not None and 0 < done < total:
             elapsed = self._clock() - self._started
             text += f", about {_duration(elapsed / done * (total - done))} left"
-        return text
+        return text + "; " + self.forecast_text(stream)
+
+    # ----- the forecast -----------------------------------------------------------------------
+
+    def forecast(self, *, stopped: bool = False) -> Forecast:
+        """What every stream planned this run has left; `stopped`: today's quota is spent."""
+        quota = self.scheduler.quota
+        left = []
+        for name in self._planned_order:
+            participant = self._by_name.get(name)
+            exported = getattr(participant, "exported_so_far", None)
+            nbytes, days = exported() if exported is not None else (0, 0.0)
+            left.append(
+                StreamLeft(
+                    name,
+                    max(0, self.windows_planned[name] - self.windows_done[name]),
+                    max(0.0, self.days_planned[name] - self.days_done[name]),
+                    nbytes / days if days > 0 else None,
+                    self.bytes_done[name] / done if (done := self.windows_done[name]) else None,
+                )
+            )
+        # A stream with no window exported yet: at the others' bytes per day, until it has one.
+        rates = [x.rate for x in left if x.rate is not None]
+        if rates:
+            fallback = sum(rates) / len(rates)
+            left = [
+                dataclasses.replace(x, rate=fallback if x.rate is None else x.rate) for x in left
+            ]
+        remaining = 0 if stopped else quota.remaining
+        return Forecast(left, quota.day, remaining, quota.limit_bytes)
+
+    def forecast_text(self, stream: str | None = None) -> str:
+        """`forecast: leads 3 windows left, ~4.1 MB, ...; all streams 9 windows left, ...`."""
+        forecast = self.forecast()
+        parts = [
+            f"{left.stream} {forecast.stream_text(left, own, days)}"
+            for left, own, days in forecast.ends()
+            if stream is None or left.stream == stream
+        ]
+        return "forecast: " + "; ".join([*parts, f"all streams {forecast.total_text()}"])
+
+    def quota_stop_text(self) -> str:
+        """When the next run should start, and how many more days the rest takes."""
+        forecast = self.forecast(stopped=True)
+        windows, nbytes, days = forecast.total()
+        start = next_quota_day_start(forecast.today)
+        text = (
+            f"next run after midnight US Central ({format_datetime(start)}); "
+            f"{windows} window{'s' if windows != 1 else ''} left"
+        )
+        if nbytes is None or days is None:
+            return text
+        unknown = forecast.unknown()
+        return text + (
+            f", ~{nbytes / 1e6:.1f} MB: {days} more day{'s' if days != 1 else ''} "
+            f"at daily_quota_mb (ends {(forecast.today + timedelta(days=days)).isoformat()})"
+            + (f"; not counting {', '.join(unknown)} (no window exported yet)" if unknown else "")
+        )
 
     def stop(self) -> None:
         """Stop the pipeline (its unused jobs are cancelled by the scheduler's close())."""
@@ -188,6 +256,14 @@ class ExportPlan:
                         event.release()
                     elif isinstance(event, JobSubmitted):
                         self._by_name[event.request.stream].on_job_submitted(event)
+            self._log_windows_left()
+
+    def _log_windows_left(self) -> None:
+        """The run's last plan line: when windows are left (quota), when to run next."""
+        left = sum(self.windows_planned[n] - self.windows_done[n] for n in self._planned_order)
+        if left > 0 and not self._said_left:
+            self._said_left = True
+            self.logger.info("plan: run over, windows left: %s", self.quota_stop_text())
 
     def _split_quota_event(self, event: QuotaExhausted) -> QuotaExhausted | None:
         """Give each stream still to sync its own part of the pending requests."""
@@ -214,10 +290,16 @@ class ExportPlan:
         for participant in later:
             participant.prepare_export()
         self._requests = {p.name: p.plan_requests(end) for p in later}
+        self._planned_order = list(self._order)
         for name, requests in self._requests.items():
             self.windows_planned[name] = len({checkpoint_key(r) for r in requests})
             self.windows_done[name] = 0
             self.jobs_planned[name] = len(requests)
+            windows = {r.window.key: r.window for r in requests if r.window is not None}
+            self.days_planned[name] = sum(w.covered.total_seconds() for w in windows.values())
+            self.days_planned[name] /= 86400
+            self.days_done[name] = 0.0
+            self.bytes_done[name] = 0
         self._log_plan()
         everything = [r for name in self._order for r in self._requests[name]]
         self._started = self._clock()
@@ -249,8 +331,9 @@ class ExportPlan:
             _duration(scheduler.poll_interval),
             _duration(cycles * scheduler.poll_interval),
             used / MIB,
-            f" of {limit / MIB:.0f} MiB" if limit else "",
+            f" of {limit / MIB:g} MiB" if limit else "",
         )
+        self.logger.info("plan: %s", self.forecast_text())
 
 
 def _count(n: int, noun: str) -> str:

@@ -128,11 +128,12 @@ MARKETO_MAX_PROCESSING = 2  # per instance: Marketo never processes more than th
 QUEUE_BACKOFF_MAX_FACTOR = 4  # 1029 queue full: wait 1x, 2x, 4x, 4x, ... queue_backoff
 
 
-def max_active_jobs(max_concurrent_jobs: int) -> int:
+def max_active_jobs(max_concurrent_jobs: int, max_queued_jobs: int = 2) -> int:
     """Queued + Processing jobs we allow ourselves with `max_concurrent_jobs` Processing."""
-    # Marketo starts queued jobs on free slots by itself: one queued job beyond our limit is
-    # only safe when our limit is Marketo's own maximum anyway.
-    extra = 1 if max_concurrent_jobs >= MARKETO_MAX_PROCESSING else 0
+    # Marketo starts queued jobs on free slots by itself: queued jobs beyond our limit are only
+    # safe when our limit is Marketo's own maximum anyway. Two waiting (4 of Marketo's 10 queue
+    # places) keep both slots busy when both Processing jobs finish at the same status refresh.
+    extra = max_queued_jobs if max_concurrent_jobs >= MARKETO_MAX_PROCESSING else 0
     return max_concurrent_jobs + extra
 
 

@@ -4,8 +4,8 @@ One worker thread creates, enqueues and polls jobs and downloads finished files 
 consumer (the stream, on the main thread), which gets events in request order from `run()`: while
 it parses file i, jobs i+1 and i+2 are processing and file i+1 may be downloading. Marketo allows 2
 Processing and 10 Queued+Processing per instance, shared with other integrations: we keep at most
-`max_concurrent_jobs` Processing, one more Queued, and only a few jobs ahead of the consumer.
-Per-request bookkeeping: scheduler_state.py; queue limits and 1029 backoff: quota.py.
+`max_concurrent_jobs` Processing, `max_queued_jobs` (1 or 2) more Queued, and only a few jobs
+ahead of the consumer. Bookkeeping: scheduler_state.py; queue limits and 1029 backoff: quota.py.
 """
 
 from __future__ import annotations
@@ -37,10 +37,12 @@ from tap_marketo_bulk.export.jobs import CANCELLED, COMPLETED, FAILED, ExportJob
 from tap_marketo_bulk.export.quota import QueueBackoff, QuotaTracker, max_active_jobs
 from tap_marketo_bulk.export.scheduler_state import (
     SUBMIT_ACTIONS,
+    CompletedSizes,
     ExportUnit,
     OwnJobs,
     count_active,
     count_processing,
+    defer_backfill,
     next_wakeup,
 )
 
@@ -59,6 +61,7 @@ class ExportScheduler:
         client: MarketoClient,
         *,
         max_concurrent_jobs: int = 2,
+        max_queued_jobs: int = 2,
         poll_interval: float = 60.0,
         job_timeout: float = 10800.0,
         queue_backoff: float = 60.0,
@@ -71,9 +74,12 @@ class ExportScheduler:
     ) -> None:
         if max_concurrent_jobs < 1:
             raise ValueError("max_concurrent_jobs must be at least 1")
+        if max_queued_jobs not in (1, 2):
+            raise ValueError("max_queued_jobs must be 1 or 2")
         self.client = client
         self.max_concurrent_jobs = max_concurrent_jobs
-        self.max_active_jobs = max_active_jobs(max_concurrent_jobs)  # Queued + Processing
+        # Queued + Processing: plus max_queued_jobs waiting when max_concurrent_jobs is 2
+        self.max_active_jobs = max_active_jobs(max_concurrent_jobs, max_queued_jobs)
         self._wake = threading.Event()
         # Files downloaded and not yet done with by the consumer (it holds one while parsing).
         self.files = DownloadDir(workdir, max_files_on_disk, on_free=self._wake.set)
@@ -93,6 +99,7 @@ class ExportScheduler:
         self._own_jobs = OwnJobs()
         self._enqueue_backoff = QueueBackoff(clock=clock)
         self._worker: threading.Thread | None = None
+        self._sizes = CompletedSizes()  # bytes per job (backfill windows weigh the quota)
 
     # ----- consumer side (main thread) ------------------------------------------------------
 
@@ -213,6 +220,10 @@ class ExportScheduler:
                 f"{now - unit.waiting_since:.0f} s",
                 f"/bulk/v1/{unit.request.object_path}/export",
             )
+        if unit.job is None:  # a backfill window waits until today's quota is known to fit it
+            decision = defer_backfill(units, unit, self.quota, self._sizes.per_job, self.logger)
+            if decision != "go":
+                return decision == "done"
         try:
             if unit.job is None:
                 job = self._new_job(unit.request)
@@ -305,6 +316,7 @@ class ExportScheduler:
     def _on_completed(self, unit: ExportUnit) -> None:
         job = unit.job
         assert job is not None
+        self._sizes.add(unit.request.stream, job.file_size or 0)
         self.quota.add(job.file_size or 0)  # Marketo meters the file size of completed jobs
         self._count(unit.request, "bytes", job.file_size or 0)
         self._count(unit.request, "records", job.number_of_records or 0)

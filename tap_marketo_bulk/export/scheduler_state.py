@@ -10,12 +10,17 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
+from collections import Counter
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from tap_marketo_bulk.export.events import ExportReady, ExportRequest
 from tap_marketo_bulk.export.jobs import ACTIVE, COMPLETED, CREATED, PROCESSING, ExportJob
+from tap_marketo_bulk.export.quota import QuotaTracker
+
+FULL_WINDOW = timedelta(days=31)
 
 SUBMIT_ACTIONS = ("attach", "create", "enqueue")
 
@@ -129,3 +134,91 @@ class OwnJobs:
                 logger.info(
                     "%s: cancelled export %s (%s, never used)", job.label, job.export_id, status
                 )
+
+
+class CompletedSizes:
+    """File bytes of the jobs completed in this run, per stream: what a job will cost."""
+
+    def __init__(self) -> None:
+        self._jobs: Counter[str] = Counter()
+        self._bytes: Counter[str] = Counter()
+
+    def add(self, stream: str, nbytes: int) -> None:
+        self._jobs[stream] += 1
+        self._bytes[stream] += nbytes
+
+    def per_job(self, stream: str) -> float | None:
+        """This stream's bytes per job, else every stream's; None before any job completed."""
+        if self._jobs[stream]:
+            return self._bytes[stream] / self._jobs[stream]
+        jobs = sum(self._jobs.values())
+        return sum(self._bytes.values()) / jobs if jobs else None
+
+
+def backfill_to_defer(
+    units: list[ExportUnit],
+    unit: ExportUnit,
+    remaining: int | None,
+    per_job: Callable[[str], float | None],
+) -> tuple[str, list[ExportUnit]]:
+    """Whether to create `unit` (a backfill request) now: ("go", []), ("wait", []: no job of
+    this run completed yet, so no size to go by) or ("defer", the stream's requests to leave to
+    a later run).
+
+    Today's quota (`remaining`, by the tap's own count) must cover the jobs already under way,
+    this one and the newest windows of the streams after this one, each estimated at its
+    stream's bytes per job in this run. Older windows are what may wait: state already says
+    where the backfill stands, so a later run goes on from there.
+    """
+    if remaining is None or not unit.request.backfill:
+        return "go", []
+    index = units.index(unit)
+    stream = unit.request.stream
+    later_heads = [
+        u
+        for u in units[index + 1 :]
+        if u.request.stream != stream and not u.request.backfill and u.job is None
+    ]
+    if not later_heads:
+        return "go", []  # the last stream with work left: the quota stops it as any job
+    under_way = [u for u in units if u.job is not None and u.job.status != COMPLETED]
+    if per_job(stream) is None:
+        return ("wait", []) if under_way else ("go", [])  # one job first, to learn the size
+    needed = sum(_estimate(u, per_job) for u in [*later_heads, *under_way, unit])
+    if remaining > needed:
+        return "go", []
+    own = [u for u in units[index:] if u.request.stream == stream]
+    return ("defer", own) if all(u.job is None for u in own) else ("go", [])
+
+
+def _estimate(unit: ExportUnit, per_job: Callable[[str], float | None]) -> float:
+    """A job's file bytes: from its stream's bytes per day so far, else per job this run (a
+    window shorter than 31 days in proportion, e.g. the one second new since the last run)."""
+    request = unit.request
+    if request.estimated_bytes is not None:
+        return request.estimated_bytes
+    share = 1.0 if request.window is None else min(1.0, request.window.covered / FULL_WINDOW)
+    return (per_job(request.stream) or 0.0) * share
+
+
+def defer_backfill(
+    units: list[ExportUnit],
+    unit: ExportUnit,
+    quota: QuotaTracker,
+    per_job: Callable[[str], float | None],
+    logger: logging.Logger,
+) -> str:
+    """Apply backfill_to_defer: drop the deferred requests from `units`. "go": create `unit`
+    now; "wait": not yet; "done": `units` changed."""
+    decision, deferred = backfill_to_defer(units, unit, quota.remaining, per_job)
+    if decision in ("go", "wait"):
+        return decision
+    for deferred_unit in deferred:
+        units.remove(deferred_unit)
+    logger.info(
+        "%s: %d older windows left for a later run: the rest of today's export quota is "
+        "kept for the newest windows of the streams after it",
+        unit.request.stream,
+        len(deferred),
+    )
+    return "done"

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .clock import SandboxClock
 from .config import MIB, Faults, SandboxConfig
 from .dataset import Dataset
 from .envelope import ApiError
@@ -87,8 +88,10 @@ class Job:
 
 class JobQueue:
     def __init__(self, data: Dataset, config: SandboxConfig, faults: Faults,
-                 stats: StatsRecorder, workdir: Path) -> None:
+                 stats: StatsRecorder, workdir: Path, clock: SandboxClock | None = None) -> None:
         self._data, self._config, self._faults, self._stats = data, config, faults, stats
+        # The quota's day follows the instance's clock, which tests move forward by days.
+        self._clock = clock or SandboxClock()
         self._workdir = workdir
         self._cond = threading.Condition()
         self._jobs: dict[str, Job] = {}
@@ -110,13 +113,18 @@ class JobQueue:
             self._thread.join(timeout=5)
 
     # --------------------------------------------------------------- quota
+    # Marketo meters "the size-on-disk of the data retrieved by a bulk extract job", read as
+    # "the fileSize attribute from the completed status response" (bulk-extract-overview.txt
+    # line 24), up to the "Max Size of Daily Export: 500MB" (line 17) "which resets daily at
+    # 12:00AM CST" (Adobe's Bulk Extract page, Limits; api-notes.md line 96): the file bytes of
+    # each Completed job, summed per US Central day of its completion (_finish_due).
     def quota_used_today(self) -> int:
         with self._cond:
-            return self._bytes_by_day.get(marketo_day(time.time()), 0)
+            return self._bytes_by_day.get(marketo_day(self._clock.now()), 0)
 
     def _quota_check(self) -> None:
         limit = self._faults.effective_quota(self._config.daily_quota_bytes)
-        if self._bytes_by_day.get(marketo_day(time.time()), 0) >= limit:
+        if self._bytes_by_day.get(marketo_day(self._clock.now()), 0) >= limit:
             # the message names the subscription's quota even when a test lowered the limit
             megabytes = self._config.daily_quota_bytes / MIB
             raise ApiError("1029", f"Export daily quota {megabytes:g}MB exceeded.")
@@ -248,7 +256,7 @@ class JobQueue:
             else:
                 job.status = "Completed"
                 size = job.file.size if job.file else 0
-                day = marketo_day(job.finished_at)
+                day = marketo_day(self._clock.now())  # the day it completed
                 self._bytes_by_day[day] = self._bytes_by_day.get(day, 0) + size
                 self._stats.count(job.client_id, "bytes_exported", size)
         if finished:

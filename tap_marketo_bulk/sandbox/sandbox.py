@@ -42,7 +42,7 @@ class Sandbox:
     def __init__(self, config: SandboxConfig | None = None) -> None:
         self.config = config or SandboxConfig()
         self.faults = Faults()
-        self.clock = SandboxClock()
+        self.clock = SandboxClock()  # the instance's "now" (quota day, Date header, day 2)
         self._data = Dataset(self.config)
         self.truth = GroundTruth(self._data)
         self.client_id, self.client_secret = _credentials(self.config.seed, "main")
@@ -66,10 +66,12 @@ class Sandbox:
             workdir.mkdir(parents=True, exist_ok=True)
         else:
             workdir = self._own_workdir = Path(tempfile.mkdtemp(prefix="marketo-sandbox-"))
-        self._queue = JobQueue(self._data, self.config, self.faults, self._stats, workdir)
+        self._queue = JobQueue(self._data, self.config, self.faults, self._stats, workdir,
+                               self.clock)
         pipeline = ApiPipeline(
             self.config, self.faults, self._tokens, self._stats, RestEndpoints(self._data),
             BulkEndpoints(self._data, self.config, self.faults, self._queue, self._stats),
+            self.clock,
         )
         self._server = make_server(self.config.host, self.config.port, pipeline, self._stats)
         self._queue.start()
@@ -132,13 +134,14 @@ class Sandbox:
         """Forget counters (not jobs), e.g. between a first and an incremental run."""
         self._stats.reset()
 
+    def advance_clock(self, seconds: float) -> None:
+        """Move the instance's "now" forward (e.g. a day: a new export quota day)."""
+        self.clock.advance(seconds)
+
     def expire_all_tokens_now(self) -> None:
         self.faults.expire_all_tokens_now()
 
     # ------------------------------------------------------------------ changes
-    def advance_clock(self, seconds: float) -> None:
-        self.clock.advance(seconds)
-
     def apply_day2_changes(self, scenario: ChangeScenario | None = None, *,
                            between: tuple[str, str] | None = None) -> ChangeLog:
         """Deletions, merges and removals (changes.py) timed in `between` (ISO start, end), by

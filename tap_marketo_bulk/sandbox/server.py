@@ -18,6 +18,7 @@ from urllib.parse import parse_qsl, urlsplit
 from .assets_api import arm_after_call, match_route
 from .auth import ConcurrencyGate, RateLimiter, TokenStore, rate_limit_error
 from .bulk_api import BulkEndpoints, bad_gateway
+from .clock import SandboxClock
 from .config import Faults, SandboxConfig
 from .disappear import delete_after_listing
 from .envelope import MESSAGES, ApiError, FileSlice, Reply, Request, failure, success
@@ -33,8 +34,10 @@ log = logging.getLogger(__name__)
 
 class ApiPipeline:
     def __init__(self, config: SandboxConfig, faults: Faults, tokens: TokenStore,
-                 stats: StatsRecorder, rest: RestEndpoints, bulk: BulkEndpoints) -> None:
+                 stats: StatsRecorder, rest: RestEndpoints, bulk: BulkEndpoints,
+                 clock: SandboxClock | None = None) -> None:
         self._config, self._faults, self._tokens, self._stats = config, faults, tokens, stats
+        self.clock = clock or SandboxClock()  # the instance's "now": Date header, usage day
         self._limiter = RateLimiter(config.max_calls_per_20s)
         self._gate = ConcurrencyGate(config.max_concurrent_calls)
         self._rest_routes = rest.routes()
@@ -96,7 +99,7 @@ class ApiPipeline:
         total, per_client = self._stats.api_calls()
         users = [{"userId": f"{client_id}@sandbox.example", "count": count}
                  for client_id, count in sorted(per_client.items())]
-        day = marketo_day(time.time())
+        day = marketo_day(self.clock.now())
         return success([{"date": f"{day}T00:00:00Z", "total": total, "users": users}])
 
 
@@ -108,6 +111,11 @@ class SandboxRequestHandler(BaseHTTPRequestHandler):
 
     def version_string(self) -> str:
         return "nginx"
+
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        # Every answer carries a Date header (RFC 9110 section 6.6.1): the instance's clock.
+        return super().date_time_string(self.pipeline.clock.now() if timestamp is None
+                                        else timestamp)
 
     def do_GET(self) -> None:
         self._serve("GET")

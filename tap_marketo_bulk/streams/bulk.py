@@ -19,13 +19,22 @@ from singer_sdk import Tap
 from singer_sdk.helpers.conform import TypeConformanceLevel
 
 from tap_marketo_bulk.errors import ExportJobError, QuotaExceededError
+from tap_marketo_bulk.export.backfill import (
+    NEWEST_FIRST,
+    exported_so_far,
+    is_emitted,
+    plan_run_windows,
+    record_finished_window,
+    record_window_bytes,
+    resume_parts,
+)
 from tap_marketo_bulk.export.scheduler import (
     ExportReady,
     ExportRequest,
     JobSubmitted,
     QuotaExhausted,
 )
-from tap_marketo_bulk.export.windows import Window, format_datetime, parse_datetime, plan_windows
+from tap_marketo_bulk.export.windows import Window, parse_datetime
 from tap_marketo_bulk.records.keyset import KeySet
 from tap_marketo_bulk.records.parser import CoercionError, CsvRecordParser
 from tap_marketo_bulk.streams.direct_path import DirectRecordStream
@@ -52,6 +61,8 @@ class BulkExportStream(DirectRecordStream):
         # `exports`, the plan across bulk streams (see engine.py). Never the tap object.
         self.engine = engine
         self.summary: Counter[str] = Counter()
+        self._window_bytes: Counter[str] = Counter()  # file bytes of a window not yet finished
+        self._backfill_until: datetime | None = None  # end of this run's newest backfill window
 
     # ----- what subclasses define -------------------------------------------------------------
 
@@ -90,6 +101,20 @@ class BulkExportStream(DirectRecordStream):
 
     filter_name: str = "createdAt"
 
+    @property
+    def backfill_order(self) -> str:
+        return str(self.config.get("backfill_order", NEWEST_FIRST))
+
+    def _estimated_bytes(self, window: Window | None) -> float | None:
+        nbytes, days = self.exported_so_far()
+        if window is None or days <= 0:
+            return None
+        return nbytes / days * window.covered.total_seconds() / 86400
+
+    def exported_so_far(self) -> tuple[int, float]:
+        """(file bytes, days covered) of this stream's finished windows: the forecast's rate."""
+        return exported_so_far(self.stream_state)
+
     # ----- helpers for subclasses --------------------------------------------------------------
 
     def selected_columns(self, always: t.Iterable[str] = ()) -> list[str]:
@@ -115,23 +140,39 @@ class BulkExportStream(DirectRecordStream):
         rebuild: t.Callable[[Window], dict] | None = None,
     ) -> ExportRequest:
         """An ExportRequest, re-attached to the export id state holds for it, if any."""
+        backfill_until = self._backfill_until
         request = ExportRequest(
             stream=self.name,
             object_path=self.object_path,
             body=body,
             window=window,
             rebuild=rebuild,
+            backfill=bool(window and backfill_until and window.end <= backfill_until),
+            estimated_bytes=self._estimated_bytes(window),
         )
         resume = self.stream_state.get("in_flight", {}).get(self.state_key(request))
         return dataclasses.replace(request, resume_export_id=resume) if resume else request
 
     def plan_windows(self, end: datetime) -> list[Window]:
-        start = self.window_start()
-        planned = plan_windows(start, end, int(self.config.get("window_days", 31)))
+        """This run's windows: what is new since the bookmark, then the backfill (newest first
+        by default; export/backfill.py), split where an earlier run split a window."""
+        bookmark_valid = self.stream_state.get("filter", self.filter_name) == self.filter_name
+        run = plan_run_windows(
+            self.stream_state,
+            first=lambda: self.engine.first_record_date,
+            new_start=self.window_start,
+            end=end,
+            window_days=int(self.config.get("window_days", 31)),
+            order=self.backfill_order,
+            bookmark_valid=bookmark_valid,
+        )
+        # Requests of windows up to here are backfill (see ExportRequest.backfill).
+        self._backfill_until = run.backfill[0].end if run.backfill else None
+        planned = run.in_order
         resumable = self._in_flight_windows()
         if not resumable:
             return planned
-        return [part for window in planned for part in _resume_parts(window, resumable)]
+        return [part for window in planned for part in resume_parts(window, resumable)]
 
     def _in_flight_windows(self) -> list[Window]:
         """The windows of the export ids state holds (keys "start/end" or "start/end|...")."""
@@ -172,6 +213,7 @@ class BulkExportStream(DirectRecordStream):
                     in_flight.pop(self.state_key(event.request), None)
                     self.summary["bytes"] += event.file_size
                     ckey, last_part = self._planned_window(event.request, planned)
+                    self._window_bytes[ckey] += event.file_size
                     if last_part:
                         remaining[ckey] -= 1
                         if remaining[ckey] == 0:
@@ -272,7 +314,11 @@ class BulkExportStream(DirectRecordStream):
 
     def finish_request(self, request: ExportRequest, window: Window | None) -> None:
         """Every file of a planned request (of all its requests sharing a window) is emitted."""
-        self.engine.exports.window_done(self.name)
+        key = window.key if window is not None else self._checkpoint_key(request)
+        nbytes = self._window_bytes.pop(key, 0)
+        self.engine.exports.window_done(self.name, window, nbytes)
+        if window is not None:
+            record_window_bytes(self.stream_state, window, nbytes)
         self.finish_window(window)
 
     def finish_window(self, window: Window | None) -> None:
@@ -281,14 +327,18 @@ class BulkExportStream(DirectRecordStream):
         if window is None:
             return
         state = self.stream_state
-        # Everything up to the bookmark is emitted: entries of windows ending there are stale
+        if state.get("filter", self.filter_name) != self.filter_name:
+            # A bookmark made with another filter: this run exports everything again.
+            state.pop("replication_key_value", None)
+            state.pop("backfilled_from", None)
+        record_finished_window(state, window, self.backfill_order)
+        # Everything in the emitted range is done: entries of windows inside it are stale
         # (a window split after repeated failures leaves its original job's entry behind).
         in_flight = state.get("in_flight", {})
-        done = [w for w in self._in_flight_windows() if w.end <= window.end]
-        for key in [k for k in in_flight if k.split("|")[0] in {w.key for w in done}]:
+        done = {w.key for w in self._in_flight_windows() if is_emitted(state, w)}
+        for key in [k for k in in_flight if k.split("|")[0] in done]:
             del in_flight[key]
         state["replication_key"] = self.replication_key
-        state["replication_key_value"] = format_datetime(window.end)
         state["filter"] = self.filter_name
 
     def checkpoint(self) -> None:
@@ -304,9 +354,10 @@ class BulkExportStream(DirectRecordStream):
         self.checkpoint()
         self.logger.warning(
             "%s: %s. Stopped creating export jobs; the state written lets the next run resume "
-            "exactly here. Marketo's export quota resets at midnight US Central.",
+            "exactly here. Marketo's export quota resets at midnight US Central: %s",
             self.name,
             event.message,
+            self.engine.exports.quota_stop_text(),
         )
         if self.config.get("on_quota_exhausted", "stop") == "fail":
             raise QuotaExceededError("1029", event.message, f"stream {self.name}")
@@ -346,25 +397,3 @@ def raise_no_updated_at(stream: str, setting: str) -> t.NoReturn:
         "createdAt (or auto) to export by creation date",
         f"stream {stream}",
     )
-
-
-def _resume_parts(window: Window, resumable: list[Window]) -> list[Window]:
-    """`window` as planned, or, where an earlier run split it, the parts state holds export
-    ids for, with the gaps between them filled: the parts' jobs are re-attached, not redone."""
-    parts = sorted(
-        w for w in resumable if w != window and window.start <= w.start and w.end <= window.end
-    )
-    if not parts:
-        return [window]
-    out: list[Window] = []
-    cursor = window.start
-    for part in parts:
-        if part.start < cursor:
-            continue  # overlaps a part already taken (a split of a split)
-        if part.start > cursor:
-            out.append(Window(cursor, part.start - ONE_SECOND))
-        out.append(part)
-        cursor = part.end + ONE_SECOND
-    if cursor <= window.end:
-        out.append(Window(cursor, window.end))
-    return out

@@ -70,6 +70,8 @@ ENV_VALUES = {
     "request_timeout_seconds": "30.5",
     "daily_quota_mb": "250.5",
     "max_concurrent_jobs": "2",
+    "max_queued_jobs": "1",
+    "backfill_order": "oldest_first",
     "max_calls_per_20s": "100",
     "list_members_rest_page_limit": "40",
     "reconcile_every_days": "3",

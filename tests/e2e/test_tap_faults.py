@@ -25,7 +25,12 @@ from tap_marketo_bulk import tap as tap_module
 from tap_marketo_bulk.api.client import MarketoClient
 from tap_marketo_bulk.errors import ExportJobError, QuotaExceededError
 from tap_marketo_bulk.export.windows import ONE_DAY, Window, parse_datetime, plan_windows
-from tests.e2e.harness import TapRun, by_key, catalog_with, duplicates, run_tap, tap_config
+from tests.e2e import harness
+from tests.e2e.harness import TapRun, by_key, catalog_with, duplicates, run_tap
+
+# Oldest first: these tests name windows, splits and bookmarks in that order (newest first:
+# tests/e2e/test_backfill_days.py).
+tap_config = functools.partial(harness.tap_config, backfill_order="oldest_first")
 
 if t.TYPE_CHECKING:
     from tap_marketo_bulk.sandbox import Sandbox

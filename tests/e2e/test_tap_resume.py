@@ -138,7 +138,8 @@ def sb(sandbox_factory: Callable[..., Sandbox]) -> Sandbox:
 @pytest.fixture
 def setup(sb: Sandbox) -> tuple[dict, dict]:
     # poll every 0.1 s; queue backoff 0.05 s; the sandbox refreshes statuses every 0.02 s
-    config = tap_config(sb, poll_interval_seconds=0.1)
+    # Oldest first, the order these tests spell out (newest first: test_backfill_days.py).
+    config = tap_config(sb, poll_interval_seconds=0.1, backfill_order="oldest_first")
     return config, catalog_with(config, only=list(STREAMS))
 
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import time
+from email.utils import parsedate_to_datetime
+
+import pytest
 
 from tap_marketo_bulk.sandbox import Sandbox
 
@@ -74,6 +77,25 @@ def test_daily_quota_1029_on_create_and_enqueue(make_sandbox) -> None:
     assert api.enqueue("leads", waiting)["errors"][0] == message
     sb.faults.quota_bytes = None
     assert api.enqueue("leads", waiting)["success"]
+
+
+def test_quota_day_follows_the_sandbox_clock(make_sandbox) -> None:
+    """A day later by the instance's clock (tests move it) the quota is fresh; every answer's
+    Date header tells that clock."""
+    sb = make_sandbox(daily_quota_bytes=1024 * 1024)
+    api = MarketoHttp(sb)
+    job, data = api.export("leads", LEADS)
+    assert sb.stats["quota_bytes_today"] == len(data) == job["fileSize"] > 0
+    sb.faults.quota_bytes = len(data)
+    assert error_code(api.create("leads", LEADS)) == "1029"
+    before = parsedate_to_datetime(api.identity().headers["Date"])
+    sb.advance_clock(86400)
+    assert sb.stats["quota_bytes_today"] == 0
+    assert api.create("leads", LEADS)["success"]
+    after = parsedate_to_datetime(api.identity().headers["Date"])
+    assert 86400 <= (after - before).total_seconds() < 86400 + 60
+    with pytest.raises(ValueError):
+        sb.advance_clock(-1)
 
 
 def test_status_is_a_snapshot_refreshed_every_interval(make_sandbox) -> None:

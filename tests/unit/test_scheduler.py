@@ -255,10 +255,16 @@ def starts(events) -> list[str]:
 # ----- order and limits ---------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("max_jobs", "max_active"), [(2, 3), (1, 1)])
-def test_ready_in_order_within_limits(fake, client, clock, tmp_path, max_jobs, max_active):
+@pytest.mark.parametrize(
+    ("max_jobs", "max_queued", "max_active"), [(2, 2, 4), (2, 1, 3), (1, 2, 1), (1, 1, 1)]
+)
+def test_ready_in_order_within_limits(
+    fake, client, clock, tmp_path, max_jobs, max_queued, max_active
+):
     requests = make_requests(8)
-    scheduler = make_scheduler(client, clock, tmp_path, max_concurrent_jobs=max_jobs)
+    scheduler = make_scheduler(
+        client, clock, tmp_path, max_concurrent_jobs=max_jobs, max_queued_jobs=max_queued
+    )
     events, contents = consume(scheduler, requests)
     assert [e.request for e in ready_events(events)] == requests
     for request, content in zip(requests, contents, strict=True):

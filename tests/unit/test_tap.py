@@ -31,6 +31,7 @@ CONFIG = {
     "poll_interval_seconds": 0.001,
     "queue_backoff_seconds": 0.001,
     "max_calls_per_20s": 100,
+    "backfill_order": "oldest_first",  # the order these tests spell out (newest: test_backfill)
 }
 WINDOW_STARTS = ["2024-01-01T00:00:00Z", "2024-02-01T00:00:00Z", "2024-03-03T00:00:00Z"]
 
