@@ -143,7 +143,12 @@ def record_finished_window(state: t.MutableMapping[str, t.Any], window: Window, 
 
 def is_emitted(state: t.Mapping[str, t.Any], window: Window) -> bool:
     """Does the emitted range hold all of `window`? (Its in_flight entry is then stale.)"""
-    reached, bookmark = emitted_range(state)
+    return range_holds(emitted_range(state), window)
+
+
+def range_holds(emitted: tuple[datetime | None, datetime | None], window: Window) -> bool:
+    """Does the range (backfilled_from, or the start when None; bookmark) hold all of `window`?"""
+    reached, bookmark = emitted
     if bookmark is None or window.end > bookmark:
         return False
     return reached is None or window.start >= reached

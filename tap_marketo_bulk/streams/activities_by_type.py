@@ -23,6 +23,7 @@ from datetime import datetime
 from singer_sdk import Tap
 
 from tap_marketo_bulk.errors import ColumnTypeError
+from tap_marketo_bulk.export.backfill import emitted_range, range_holds
 from tap_marketo_bulk.export.scheduler import ExportReady, ExportRequest
 from tap_marketo_bulk.export.windows import Window
 from tap_marketo_bulk.records.keyset import KeySet
@@ -58,6 +59,8 @@ class ActivityExportGroup:
         self._participants = participants  # the run's selected bulk streams, in sync order
         self.members: list[ActivityGroupMember] = []
         self._starts: dict[str, datetime] = {}
+        # (backfilled_from, bookmark) of each member when the run was planned (backfill.py)
+        self._emitted: dict[str, tuple[datetime | None, datetime | None]] = {}
 
     def selected(self) -> list[ActivityGroupMember]:
         names = {m.name for m in self.members}
@@ -73,16 +76,27 @@ class ActivityExportGroup:
         return carrier.name if carrier is not None else "no stream"
 
     def plan_starts(self) -> dict[str, datetime]:
-        """Each selected member's first second to export, fixed for this run's plan."""
-        self._starts = {m.name: m.own_window_start() for m in self.selected()}
+        """Each selected member's first second to export, fixed for this run's plan (with the
+        range of windows it has emitted: a newest-first backfill walks back before it)."""
+        selected = self.selected()
+        self._starts = {m.name: m.own_window_start() for m in selected}
+        self._emitted = {m.name: emitted_range(m.stream_state) for m in selected}
         return self._starts
 
+    def cut_points(self) -> list[datetime]:
+        """Where the members' emitted ranges start and end: a window is cut there, so each part
+        goes to exactly the members that lack it."""
+        points = list(self._starts.values())
+        points += [reached for reached, _ in self._emitted.values() if reached is not None]
+        return points
+
     def receivers(self, window: Window | None) -> list[ActivityGroupMember]:
-        """The members a window's rows go to: those whose bookmark is before it."""
+        """The members a window's rows go to: those whose emitted range does not hold it."""
         return [
             m
             for m in self.selected()
-            if m.name in self._starts and (window is None or self._starts[m.name] <= window.start)
+            if m.name in self._emitted
+            and (window is None or not range_holds(self._emitted[m.name], window))
         ]
 
     def export_body(self, window: Window) -> dict:
@@ -153,8 +167,8 @@ class ActivityGroupMember(BulkExportStream):
     def plan_requests(self, end: datetime) -> list[ExportRequest]:
         if not self.is_carrier():
             return []  # the carrier's jobs bring this stream's rows
-        starts = self.group.plan_starts()
-        windows = cut_at(self.plan_windows(end), starts.values())
+        self.group.plan_starts()
+        windows = cut_at(self.plan_windows(end), self.group.cut_points())
         return self.window_requests(windows, self.group.export_body)
 
     # ----- the carrier's sync ----------------------------------------------------------------

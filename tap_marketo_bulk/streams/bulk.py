@@ -168,7 +168,10 @@ class BulkExportStream(DirectRecordStream):
         )
         # Requests of windows up to here are backfill (see ExportRequest.backfill).
         self._backfill_until = run.backfill[0].end if run.backfill else None
-        planned = run.in_order
+        return self.with_resumed_parts(run.in_order)
+
+    def with_resumed_parts(self, planned: list[Window]) -> list[Window]:
+        """`planned`, each window cut where an earlier run split it (its parts' jobs re-attach)."""
         resumable = self._in_flight_windows()
         if not resumable:
             return planned

@@ -18,11 +18,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from tap_marketo_bulk.errors import ConfigError, MarketoError
+from tap_marketo_bulk.export.backfill import backfill_done
 from tap_marketo_bulk.export.scheduler import ExportRequest
-from tap_marketo_bulk.export.windows import Window, format_datetime, parse_datetime
+from tap_marketo_bulk.export.windows import Window, format_datetime, parse_datetime, plan_windows
 from tap_marketo_bulk.records.schema import describe_data_types
 from tap_marketo_bulk.streams.bulk import ONE_SECOND
-from tap_marketo_bulk.streams.reconcile import ReconcilingStream
+from tap_marketo_bulk.streams.reconcile import ReconcilingStream, new_version
 
 if t.TYPE_CHECKING:
     from singer_sdk import Tap
@@ -168,6 +169,35 @@ class CustomObjectStream(ReconcilingStream):
 
         return self.count_reconcile_requests(self.window_requests(self.plan_windows(end), body_for))
 
+    # A first sync is no reconcile here: it goes newest first (export/backfill.py), its records
+    # under a first table version; a reconcile re-exports every window oldest first (its
+    # progress is `through`), and waits until the first sync's backfill has reached the start.
+
+    def _reconcile_reason(self) -> str | None:
+        state = self.stream_state
+        if not state.get("replication_key_value"):
+            return None  # a first sync (table_version gives it its version)
+        if not backfill_done(state, self.engine.first_record_date):
+            return None  # still backfilling: every row not yet exported comes anyway
+        return super()._reconcile_reason()
+
+    def table_version(self) -> int | None:
+        state = self.stream_state
+        if not self._reconciling_now() and state.get("version") is None and not state.get(
+            "replication_key_value"
+        ):
+            # The first sync's version; it counts as the first reconcile (nothing to mark yet).
+            state["version"] = new_version(None)
+            state["reconciled_at"] = format_datetime(self.engine.end_date)
+        return super().table_version()
+
+    def plan_windows(self, end: datetime) -> list[Window]:
+        if self.reconcile is None:
+            return super().plan_windows(end)
+        self._backfill_until = None  # a re-export, never backfill
+        start, days = self.window_start(), int(self.config.get("window_days", 31))
+        return self.with_resumed_parts(plan_windows(start, end, days) if start <= end else [])
+
     def window_start(self) -> datetime:
         """A reconcile starts at the first record date, or after its last finished window."""
         reconcile = self.reconcile
@@ -181,15 +211,16 @@ class CustomObjectStream(ReconcilingStream):
         if reconcile is None or window is None:
             super().finish_window(window)
             return
-        # A reconcile's window moves the reconcile's progress, and the bookmark only forward
-        # (a first sync's windows move it as before): a state without the reconcile (dropped)
-        # still resumes after the last window ever emitted.
+        # A reconcile's window re-exports rows the emitted range already holds: it moves only
+        # the reconcile's progress, and the bookmark where it passes it. The in_flight entries
+        # of its later windows stay: they are this reconcile's jobs, re-attached after a kill.
+        self.summary["windows"] += 1
         state = self.stream_state
         bookmark = state.get("replication_key_value")
-        kept = {k: state[k] for k in BOOKMARK_KEYS if k in state}
-        super().finish_window(window)
-        if bookmark and parse_datetime(bookmark) > window.end:
-            state.update(kept)
+        if not bookmark or parse_datetime(bookmark) < window.end:
+            state["replication_key_value"] = format_datetime(window.end)
+        state["replication_key"] = self.replication_key
+        state["filter"] = self.filter_name
         reconcile["through"] = format_datetime(window.end)
 
     def finish_reconcile(self, reconcile: dict) -> None:
@@ -200,6 +231,3 @@ class CustomObjectStream(ReconcilingStream):
             state["replication_key"] = self.replication_key
             state["replication_key_value"] = through
             state["filter"] = self.filter_name
-
-
-BOOKMARK_KEYS = ("replication_key", "replication_key_value", "filter")

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from tap_marketo_bulk.export.windows import UTC, Window
+from tap_marketo_bulk.export.windows import UTC, Window, format_datetime
 from tap_marketo_bulk.streams.activities_by_type import ActivityExportGroup, cut_at
 
 
@@ -40,6 +40,13 @@ class FakeMember:
 
     def own_window_start(self) -> datetime:
         return self.start
+
+    @property
+    def stream_state(self) -> dict:
+        """A bookmark one second before `start`; none for a member starting on day 1."""
+        if self.start <= at(1):
+            return {}
+        return {"replication_key_value": format_datetime(self.start - timedelta(seconds=1))}
 
     def export_columns(self) -> list[str]:
         return self.columns
