@@ -233,8 +233,53 @@ class CsvRecordParser:
         count differs from the header's, CoercionError for a value its column's coercer
         rejects, UnicodeDecodeError (a ValueError) for bytes that are not UTF-8. The caller's
         stream is left open.
+
+        A seekable stream (an export file) is read by csv.reader alone; if it refuses a record
+        (a quote inside a quoted value followed by another character) the file is read again
+        from the start, keeping lines (rows.py), past the rows already yielded. Other streams
+        are read keeping lines from the start.
         """
+        start = stream.tell() if stream.seekable() else None
+        if start is None:
+            yield from self._parse_keeping_lines(stream, skip=0)
+            return
         # One generator, no nested `yield from`: every level costs each of millions of rows.
+        text = io.TextIOWrapper(stream, encoding="utf-8", newline="")  # type: ignore[arg-type]
+        text._CHUNK_SIZE = _TEXT_CHUNK_BYTES  # type: ignore[attr-defined]
+        row_number = 0
+        try:
+            substitution = None if _CSV_READS_NUL else _NulSubstitution()
+            lines = iter(text) if substitution is None else substitution.lines(text)
+            reader = csv.reader(lines, strict=True)
+            rows = reader if substitution is None else substitution.rows(reader)
+            header = next((row for row in rows if row), None)
+            if header is None:
+                return
+            names = self._column_names(header)
+            convert = self._converter(names)
+            for row_number, row in enumerate(rows, start=1):
+                try:
+                    record = convert(row)
+                except Exception:  # any rejection: the coercers decide (and name the problem)
+                    record = self._convert_slowly(names, row, row_number, reader.line_num)
+                    if record is None:
+                        continue
+                    convert = self._relaxed_converter(names, row)
+                yield record
+            return
+        except csv.Error:
+            pass  # read again below, keeping lines
+        finally:
+            # Detach so the wrapper, when garbage collected, does not close the caller's stream
+            # (unless the caller closed it already while records were still pending).
+            if not text.closed:
+                text.detach()
+        stream.seek(start)
+        yield from self._parse_keeping_lines(stream, skip=row_number)
+
+    def _parse_keeping_lines(self, stream: BinaryIO, skip: int) -> Iterator[dict[str, Any]]:
+        """parse(), keeping the lines of the last SYNC_ROWS rows so a record csv.reader refuses
+        is read again (RowSource.reread); the first `skip` rows were yielded already."""
         text = io.TextIOWrapper(stream, encoding="utf-8", newline="")  # type: ignore[arg-type]
         text._CHUNK_SIZE = _TEXT_CHUNK_BYTES  # type: ignore[attr-defined]
         try:
@@ -249,8 +294,10 @@ class CsvRecordParser:
                 return
             names = self._column_names(header)
             convert = self._converter(names)
-            source.sync(0)
-            row_number = 0
+            for _ in islice(rows, skip):  # csv.reader read them all before
+                pass
+            source.sync(skip)
+            row_number = skip
             while True:
                 first = row_number
                 try:
@@ -287,8 +334,6 @@ class CsvRecordParser:
                     return
                 source.sync(row_number)
         finally:
-            # Detach so the wrapper, when garbage collected, does not close the caller's stream
-            # (unless the caller closed it already while records were still pending).
             if not text.closed:
                 text.detach()
 

@@ -8,9 +8,11 @@ case): inside a quoted field `""` is a quote, a quote followed by the delimiter 
 line ends the field, and any other quote is part of the value.
 
 csv.reader runs with `strict=True`, so the one case it would read differently (a quote inside a
-quoted field followed by anything else) raises instead. The lines of the rows read since the last
-sync point are kept (itertools.tee, dropped every SYNC_ROWS rows), so the refused record is read
-again by `read_record` from its own lines. Rows csv accepts cost nothing extra.
+quoted field followed by anything else) raises instead. A RowSource keeps the lines of the rows
+read since the last sync point (itertools.tee, dropped every SYNC_ROWS rows), so the refused record
+is read again by `read_record` from its own lines. The parser uses one only after csv.reader
+refused a record of a file (then reading it again from the start), or for a stream that cannot
+seek: clean files pay nothing for it.
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import tracemalloc
+import typing as t
 
 import pytest
 
@@ -28,8 +29,37 @@ def nul_mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) ->
     return request.param
 
 
+class Pipe(io.RawIOBase):
+    """A stream that cannot seek (a pipe): read keeping lines from the first row."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = io.BytesIO(data)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: t.Any) -> int:
+        return self._data.readinto(buffer)
+
+
+@pytest.fixture(params=["seekable", "pipe"], autouse=True)
+def stream_kind(request: pytest.FixtureRequest) -> str:
+    """A file (csv.reader alone, read again from the start after a refused record) and a
+    stream that cannot seek (lines kept from the start)."""
+    global STREAM_KIND
+    STREAM_KIND = request.param
+    return request.param
+
+
+STREAM_KIND = "seekable"
+
+
+def stream(data: bytes) -> t.BinaryIO:
+    return io.BytesIO(data) if STREAM_KIND == "seekable" else io.BufferedReader(Pipe(data))
+
+
 def parse(properties: dict, data: bytes) -> list[dict]:
-    return list(CsvRecordParser(properties).parse(io.BytesIO(data)))
+    return list(CsvRecordParser(properties).parse(stream(data)))
 
 
 def test_the_real_incident_row(nul_mode: str) -> None:
@@ -85,7 +115,7 @@ def test_a_row_still_cut_wrong_is_refused_not_shifted(nul_mode: str) -> None:
     # The quote before `,x` ends the value: the row has one field too many.
     data = b'id,text,note\n1,ok,fine\n2,"a"b",x",y\n3,c,d\n'
     records = CsvRecordParser({"id": INTEGER, "text": STRING, "note": STRING}).parse(
-        io.BytesIO(data)
+        stream(data)
     )
     assert next(records) == {"id": 1, "text": "ok", "note": "fine"}
     with pytest.raises(MalformedRowError) as raised:
@@ -112,7 +142,7 @@ def test_memory_stays_flat_with_stray_quotes() -> None:
     tracemalloc.start()
     try:
         for _ in CsvRecordParser({"id": INTEGER, "text": STRING, "note": INTEGER}).parse(
-            io.BytesIO(data)
+            stream(data)
         ):
             pass
         _, peak = tracemalloc.get_traced_memory()
@@ -143,3 +173,28 @@ def test_read_record_refuses_a_file_ending_inside_quotes() -> None:
     with pytest.raises(UnclosedQuoteError) as raised:
         read_record('1,"open\n', iter(["still open\n"]))
     assert raised.value.fields == ["1", "open\nstill open\n"]
+
+
+def test_a_file_keeps_no_lines_until_a_record_is_refused(
+    stream_kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Files are read by csv.reader alone; lines are kept only after a refused record (the
+    file is then read again from the start), or from the start for a stream that cannot seek."""
+    sources: list[object] = []
+    real = parser_module.RowSource
+
+    def counted(lines: t.Any) -> object:
+        sources.append(lines)
+        return real(lines)
+
+    monkeypatch.setattr(parser_module, "RowSource", counted)
+    clean = b'id,text\n1,"a ""b"""\n2,c\n'
+    assert [r["id"] for r in parse({"id": INTEGER, "text": STRING}, clean)] == [1, 2]
+    assert len(sources) == (0 if stream_kind == "seekable" else 1)
+    stray = b'id,text\n1,ok\n2,"a"b"\n3,c\n'
+    assert parse({"id": INTEGER, "text": STRING}, stray) == [
+        {"id": 1, "text": "ok"},
+        {"id": 2, "text": 'a"b'},
+        {"id": 3, "text": "c"},
+    ]
+    assert len(sources) == (1 if stream_kind == "seekable" else 2)
