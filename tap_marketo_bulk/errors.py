@@ -64,3 +64,9 @@ class StateError(ValueError):
 class ColumnTypeError(ValueError):
     """A value from Marketo that its column's type can't hold; the message names the stream,
     the column, the value and the setting that fixes it (type_overrides)."""
+
+
+class ExportFileError(ValueError):
+    """An export file row that cannot be read as the header's columns (a quote Marketo left
+    unescaped where no rule can tell where the value ends); names the stream, the window, the
+    row and the column."""

@@ -20,7 +20,13 @@ from singer_sdk.singerlib import Schema
 
 from tap_marketo_bulk.api.client import MarketoClient
 from tap_marketo_bulk.engine import DESCRIBE_CACHE, MarketoEngine
-from tap_marketo_bulk.errors import ColumnTypeError, ConfigError, MarketoError, StateError
+from tap_marketo_bulk.errors import (
+    ColumnTypeError,
+    ConfigError,
+    ExportFileError,
+    MarketoError,
+    StateError,
+)
 from tap_marketo_bulk.export.quota import QuotaTracker
 from tap_marketo_bulk.export.scheduler import ExportScheduler
 from tap_marketo_bulk.records.schema import apply_type_overrides, describe_to_properties
@@ -62,7 +68,7 @@ from tap_marketo_bulk.streams.usage import ApiUsageStream
 _DESCRIBE_CACHE = DESCRIBE_CACHE  # tests clear it between runs
 # Errors whose message is the whole story (it names the setting, stream or key to fix): the CLI
 # prints the one line, no traceback.
-ONE_LINE_ERRORS = (ConfigError, MarketoError, StateError, ColumnTypeError)
+ONE_LINE_ERRORS = (ConfigError, MarketoError, StateError, ColumnTypeError, ExportFileError)
 
 
 class MarketoBulkCommand(SingerCommand):

@@ -1,8 +1,12 @@
 """Streaming parser: bulk export CSV bytes -> typed record dicts.
 
-The file is decoded and split into records by the csv module only: values legitimately hold
-newlines, CR, NUL and U+2028/U+2029, so lines are never split here. Empty values arrive as the
-literal `null` and become None; every other value goes through its column's coercer (schema.py).
+The file is decoded and split into records by the csv module (rows.py): values legitimately
+hold newlines, CR, NUL and U+2028/U+2029, so lines are never split into records here. A quote
+inside a quoted value that is not followed by a delimiter or the line end is part of the value
+(Marketo leaves some unescaped); rows.py reads such a record again, csv.reader never sees it
+twice. Empty values arrive as the literal `null` and become None; every other value goes through
+its column's coercer (schema.py). A row whose field count is not the header's raises
+MalformedRowError naming the row and column: columns are never shifted silently.
 
 Speed: a bulk file has millions of rows, so each row is turned into its dict by one function
 generated for the file's header (`_compile_converter`): a dict display with a conditional per
@@ -18,8 +22,16 @@ import io
 import logging
 import sys
 from collections.abc import Callable, Iterable, Iterator
+from itertools import islice
 from typing import Any, BinaryIO, NoReturn
 
+from tap_marketo_bulk.records.rows import (
+    SYNC_ROWS,
+    MalformedRowError,
+    RowSource,
+    UnclosedQuoteError,
+    shorten,
+)
 from tap_marketo_bulk.records.schema import (
     _schema_types,
     build_coercer,
@@ -45,14 +57,8 @@ _CSV_READS_NUL = sys.version_info >= (3, 11)
 _NUL = "\x00"
 _NUL_STAND_IN = "\udc00"
 
-# Longest value (in characters) the csv module may return. Its default (128 KiB) is below what
-# long textarea values or activity attributes can reach; a runaway quote is still bounded.
-_MAX_FIELD_CHARS = 64 * 1024 * 1024
-
 # Input buffer per read; larger than io's 8 KiB default to cut the number of decode calls.
 _TEXT_CHUNK_BYTES = 64 * 1024
-
-_MAX_VALUE_CHARS_IN_ERRORS = 200
 
 Converter = Callable[[list[str]], dict[str, Any]]
 
@@ -81,13 +87,6 @@ class _NulSubstitution:
                 self.pending = False
                 row = [value.replace(_NUL_STAND_IN, _NUL) for value in row]
             yield row
-
-
-def shorten(value: str, limit: int = _MAX_VALUE_CHARS_IN_ERRORS) -> str:
-    """repr() of a value, cut to `limit` characters (with the full length said) for messages."""
-    if len(value) <= limit:
-        return repr(value)
-    return f"{value[:limit]!r}... ({len(value)} characters)"
 
 
 class CoercionError(ValueError):
@@ -230,15 +229,29 @@ class CsvRecordParser:
         """Yield one dict per data row of the CSV in `stream`, read incrementally.
 
         The first row is the header of API names (a UTF-8 BOM before it is dropped); an empty
-        stream yields nothing. Raises ValueError for a row whose field count differs from the
-        header's and for a value its column's coercer rejects; UnicodeDecodeError (a ValueError)
-        for bytes that are not UTF-8. The caller's stream is left open.
+        stream yields nothing. Raises MalformedRowError (a ValueError) for a row whose field
+        count differs from the header's, CoercionError for a value its column's coercer
+        rejects, UnicodeDecodeError (a ValueError) for bytes that are not UTF-8. The caller's
+        stream is left open.
+
+        A seekable stream (an export file) is read by csv.reader alone; if it refuses a record
+        (a quote inside a quoted value followed by another character) the file is read again
+        from the start, keeping lines (rows.py), past the rows already yielded. Other streams
+        are read keeping lines from the start.
         """
+        start = stream.tell() if stream.seekable() else None
+        if start is None:
+            yield from self._parse_keeping_lines(stream, skip=0)
+            return
         # One generator, no nested `yield from`: every level costs each of millions of rows.
         text = io.TextIOWrapper(stream, encoding="utf-8", newline="")  # type: ignore[arg-type]
         text._CHUNK_SIZE = _TEXT_CHUNK_BYTES  # type: ignore[attr-defined]
+        row_number = 0
         try:
-            reader, rows = self._reader(text)
+            substitution = None if _CSV_READS_NUL else _NulSubstitution()
+            lines = iter(text) if substitution is None else substitution.lines(text)
+            reader = csv.reader(lines, strict=True)
+            rows = reader if substitution is None else substitution.rows(reader)
             header = next((row for row in rows if row), None)
             if header is None:
                 return
@@ -253,23 +266,76 @@ class CsvRecordParser:
                         continue
                     convert = self._relaxed_converter(names, row)
                 yield record
+            return
+        except csv.Error:
+            pass  # read again below, keeping lines
         finally:
             # Detach so the wrapper, when garbage collected, does not close the caller's stream
             # (unless the caller closed it already while records were still pending).
             if not text.closed:
                 text.detach()
+        stream.seek(start)
+        yield from self._parse_keeping_lines(stream, skip=row_number)
 
-    @staticmethod
-    def _reader(text: Iterable[str]) -> tuple[Any, Iterator[list[str]]]:
-        """The csv reader (for line numbers) and the rows it yields."""
-        if csv.field_size_limit() < _MAX_FIELD_CHARS:
-            csv.field_size_limit(_MAX_FIELD_CHARS)
-        if _CSV_READS_NUL:
-            reader = csv.reader(text)
-            return reader, reader
-        substitution = _NulSubstitution()
-        reader = csv.reader(substitution.lines(text))
-        return reader, substitution.rows(reader)
+    def _parse_keeping_lines(self, stream: BinaryIO, skip: int) -> Iterator[dict[str, Any]]:
+        """parse(), keeping the lines of the last SYNC_ROWS rows so a record csv.reader refuses
+        is read again (RowSource.reread); the first `skip` rows were yielded already."""
+        text = io.TextIOWrapper(stream, encoding="utf-8", newline="")  # type: ignore[arg-type]
+        text._CHUNK_SIZE = _TEXT_CHUNK_BYTES  # type: ignore[attr-defined]
+        try:
+            substitution = None if _CSV_READS_NUL else _NulSubstitution()
+            source = RowSource(iter(text) if substitution is None else substitution.lines(text))
+            rows = source.reader if substitution is None else substitution.rows(source.reader)
+            try:
+                header = next((row for row in rows if row), None)
+            except csv.Error as exc:
+                raise MalformedRowError(f"the header row cannot be read: {exc}", 0, 1) from None
+            if header is None:
+                return
+            names = self._column_names(header)
+            convert = self._converter(names)
+            for _ in islice(rows, skip):  # csv.reader read them all before
+                pass
+            source.sync(skip)
+            row_number = skip
+            while True:
+                first = row_number
+                try:
+                    # Rows in runs of SYNC_ROWS: after each run the kept lines are dropped.
+                    for row_number, row in enumerate(islice(rows, SYNC_ROWS), first + 1):
+                        try:
+                            record = convert(row)
+                        except Exception:  # any rejection: the coercers decide (and say why)
+                            record = self._convert_slowly(
+                                names, row, row_number, source.line_number
+                            )
+                            if record is None:
+                                continue
+                            convert = self._relaxed_converter(names, row)
+                        yield record
+                except csv.Error:
+                    # A quote inside a quoted value, not followed by a delimiter or line end.
+                    try:
+                        row = source.reread(row_number)
+                    except UnclosedQuoteError as exc:
+                        raise MalformedRowError.unclosed(
+                            names, exc.fields, row_number + 1, source.line_number
+                        ) from None
+                    row_number += 1
+                    if substitution is not None:  # the reader's wrapper ended with the error
+                        row = [value.replace(_NUL_STAND_IN, _NUL) for value in row]
+                        substitution.pending = False
+                        rows = substitution.rows(source.reader)
+                    record = self._convert_slowly(names, row, row_number, source.line_number)
+                    if record is not None:
+                        yield record
+                    continue
+                if row_number - first < SYNC_ROWS:
+                    return
+                source.sync(row_number)
+        finally:
+            if not text.closed:
+                text.detach()
 
     def _converter(self, names: tuple[str, ...]) -> Converter:
         convert = self._converters.get(names)
@@ -302,10 +368,7 @@ class CsvRecordParser:
         if len(row) != len(names):
             if not row:  # a blank line carries no value (Marketo writes empties as null)
                 return None
-            raise ValueError(
-                f"row {row_number} (ending on line {line_number} of the file) has "
-                f"{len(row)} fields but the header has {len(names)}: {shorten(','.join(row))}"
-            )
+            raise MalformedRowError.for_row(names, row, row_number, line_number)
         coercers = [self._coercers.get(name, keep_text) for name in names]
         try:
             return {

@@ -42,6 +42,9 @@ _SCHEMA_BY_DATA_TYPE: dict[str, dict[str, Any]] = {
     "email": _STRING,
     "phone": _STRING,
     "url": _STRING,
+    # Custom activity type attributes (Adobe's OpenAPI spec, swagger-mapi.json, the attribute
+    # `dataType` enum: string, boolean, integer, float, link, email, ...): a URL, so text.
+    "link": _STRING,
     # A foreign key (CRM ids: letters, leading zeros): text, never a number.
     "reference": _STRING,
     "integer": _INTEGER,
@@ -71,8 +74,9 @@ def is_known_data_type(data_type: str) -> bool:
 def json_schema_for(data_type: str) -> dict[str, Any] | None:
     """JSON schema of a Marketo dataType; None for formula (not exportable).
 
-    Unknown dataTypes (seen in the wild: lead_function, array) map to a nullable string, which
-    keeps the raw text; callers warn about them (see describe_to_properties).
+    Names match case-insensitively (`String`, `DATETIME`). Unknown dataTypes (seen in the
+    wild: lead_function, array, object) map to a nullable string, which keeps the raw text;
+    callers warn about them (see describe_to_properties).
     """
     normalized = _normalize_data_type(data_type)
     if normalized in NOT_EXPORTABLE_DATA_TYPES:
@@ -118,7 +122,8 @@ def describe_to_properties(
         if schema is None:
             continue
         if not is_known_data_type(data_type):
-            fields_by_unknown_type.setdefault(str(data_type), []).append(name)
+            # One WARNING per unknown name, however it is spelled ("object", "Object").
+            fields_by_unknown_type.setdefault(_normalize_data_type(data_type), []).append(name)
         properties[name] = schema
     for data_type, names in fields_by_unknown_type.items():
         log.warning(

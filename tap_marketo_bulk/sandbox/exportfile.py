@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -168,12 +169,45 @@ def _chunks(lines: Iterator[str]) -> Iterator[bytes]:
         yield "".join(batch).encode("utf-8")
 
 
+def make_unescaping_quoter(
+    delimiter: str, on_unescaped: Callable[[], None]
+) -> Callable[[str], str]:
+    """Quoting the way a real lead export did (`"first"Name1","lastName1"`: embulk-input-
+    marketo's lead_extract_with_quote_in_quote_field.csv): a quote followed by an ordinary
+    character is written as is; one followed by a quote, the delimiter, a line end or the end
+    of the value is doubled, so the file can still be read (the reading rule: a quote not
+    followed by a delimiter or line end is part of the value)."""
+    quote = make_quoter(delimiter)
+    must_double = re.compile('"(?=["' + re.escape(delimiter) + "\r\n]|\\Z)")
+
+    def unescaping_quote(text: str) -> str:
+        if '"' not in text:
+            return quote(text)
+        inner = must_double.sub('""', text)
+        if inner.count('"') < 2 * text.count('"'):
+            on_unescaped()
+        return '"' + inner + '"'
+
+    return unescaping_quote
+
+
 def write_export(
-    spec: ExportSpec, data: Dataset, rows: list[int], path: Path, *, digit_booleans: bool = False
+    spec: ExportSpec,
+    data: Dataset,
+    rows: list[int],
+    path: Path,
+    *,
+    digit_booleans: bool = False,
+    on_unescaped_quote: Callable[[], None] | None = None,
 ) -> ExportFile:
-    """Write header + `rows` to `path`; hash while writing so the file is read only once."""
+    """Write header + `rows` to `path`; hash while writing so the file is read only once.
+
+    `on_unescaped_quote` (lead files, fault `unescaped_quotes`): quotes inside values are left
+    unescaped where the reading rule allows, and it is called once per such value."""
     delimiter = spec.delimiter
     quote = make_quoter(delimiter)
+    if on_unescaped_quote is not None and spec.object_path == "leads":
+        quote = make_unescaping_quoter(delimiter, on_unescaped_quote)
     build = _row_builder(spec, data, quote, digit_booleans and spec.object_path != "leads")
 
     def lines() -> Iterator[str]:

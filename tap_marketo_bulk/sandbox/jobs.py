@@ -15,6 +15,7 @@ import threading
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -276,13 +277,26 @@ class JobQueue:
                                  name=f"sandbox-export-{job.export_id[:8]}").start()
             self._record_levels()
 
+    def _unescaped_quote_counter(self, job: Job) -> Callable[[], None] | None:
+        """Fault `unescaped_quotes`: the counter a lead file's writer calls per unescaped value."""
+        if job.spec.object_path != "leads" or not self._faults.take("unescaped_quotes"):
+            return None
+        faults = self._faults
+
+        def count() -> None:
+            with faults._lock:
+                faults.unescaped_quotes_written += 1
+
+        return count
+
     def _build(self, job: Job, started: float) -> None:
         path = self._workdir / f"{job.export_id}.{job.spec.format.lower()}"
         try:
             with self._data.lock:  # a consistent view even if mutate() is called meanwhile
                 rows = select_rows(job.spec, self._data)
                 export = write_export(job.spec, self._data, rows, path,
-                                      digit_booleans=self._config.legacy_member_booleans)
+                                      digit_booleans=self._config.legacy_member_booleans,
+                                      on_unescaped_quote=self._unescaped_quote_counter(job))
         except Exception as exc:  # e.g. the sandbox stopped and removed its workdir
             with self._cond:
                 job.will_fail = True

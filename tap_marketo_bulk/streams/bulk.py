@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from singer_sdk import Tap
 from singer_sdk.helpers.conform import TypeConformanceLevel
 
-from tap_marketo_bulk.errors import ExportJobError, QuotaExceededError
+from tap_marketo_bulk.errors import ExportFileError, ExportJobError, QuotaExceededError
 from tap_marketo_bulk.export.backfill import (
     NEWEST_FIRST,
     exported_so_far,
@@ -36,7 +36,7 @@ from tap_marketo_bulk.export.scheduler import (
 )
 from tap_marketo_bulk.export.windows import Window, parse_datetime
 from tap_marketo_bulk.records.keyset import KeySet
-from tap_marketo_bulk.records.parser import CoercionError, CsvRecordParser
+from tap_marketo_bulk.records.parser import CoercionError, CsvRecordParser, MalformedRowError
 from tap_marketo_bulk.streams.direct_path import DirectRecordStream
 from tap_marketo_bulk.streams.value_errors import check_catalog_types, column_type_error
 
@@ -232,6 +232,13 @@ class BulkExportStream(DirectRecordStream):
             # One line naming the fix (type_overrides); the bookmark stays before this window.
             engine.close_scheduler()
             raise column_type_error(self, exc) from None
+        except MalformedRowError as exc:
+            engine.close_scheduler()
+            where = getattr(self, "current_export_key", "") or "this run"
+            raise ExportFileError(
+                f"{self.name}: the export file for {where} cannot be read: {exc}. Nothing of "
+                "this window was bookmarked; report the row to Marketo support."
+            ) from None
         except BaseException:
             # Error exit (or the consumer stopped early): cancel our jobs no state refers to.
             engine.close_scheduler()

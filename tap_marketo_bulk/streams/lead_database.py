@@ -19,6 +19,7 @@ from tap_marketo_bulk.streams.rest import (
     MAX_BATCH_SIZE,
     LeadDatabaseStream,
     RestStream,
+    normalize_rest_datetime,
     read_token_pages,
 )
 
@@ -111,7 +112,7 @@ class ListMembersStream(RestStream):
 
     def member_row(self, list_id: int, lead: dict) -> dict:
         row = {"listId": list_id, "leadId": lead.get("id")}
-        row.update({name: lead.get(name) for name in MEMBER_LEAD_FIELDS})
+        row.update({name: normalize_rest_datetime(lead.get(name)) for name in MEMBER_LEAD_FIELDS})
         return row
 
     def rest_members(self, static_list: dict, page_limit: int | None) -> list[dict] | None:

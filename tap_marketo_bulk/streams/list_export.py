@@ -9,13 +9,14 @@ from __future__ import annotations
 import logging
 import typing as t
 
+from tap_marketo_bulk.errors import ExportFileError
 from tap_marketo_bulk.export.scheduler import (
     ExportReady,
     ExportRequest,
     ExportScheduler,
     QuotaExhausted,
 )
-from tap_marketo_bulk.records.parser import CsvRecordParser
+from tap_marketo_bulk.records.parser import CsvRecordParser, MalformedRowError
 
 
 class StaticListExporter:
@@ -77,5 +78,10 @@ class StaticListExporter:
             with open(ready.path, "rb") as file:
                 for record in parser.parse(file):
                     yield list_id, record
+        except MalformedRowError as exc:
+            raise ExportFileError(
+                f"{ready.request.stream}: the export file for static list {list_id} cannot be "
+                f"read: {exc}"
+            ) from None
         finally:
             ready.release()

@@ -16,6 +16,7 @@ retries page N with the same offset or token, so paging resumes where it stood.
 
 from __future__ import annotations
 
+import functools
 import re
 import typing as t
 
@@ -35,6 +36,17 @@ if t.TYPE_CHECKING:
     from tap_marketo_bulk.engine import MarketoEngine
 
 ASSET_TIMESTAMP = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})Z?([+-]\d{4})?$")
+# Lead Database REST answered `2014-11-13 12:43:04` (UTC, no zone) in 2014 (node-marketo's
+# recorded leads.json exchanges); later answers say `2014-11-13T12:43:04Z`.
+SPACED_TIMESTAMP = re.compile(r"^(\d{4}-\d{2}-\d{2}) (\d{2}:\d{2}:\d{2})$")
+
+
+def normalize_rest_datetime(value: t.Any) -> t.Any:
+    """A Lead Database datetime as RFC 3339 UTC (`2014-11-13 12:43:04` -> `…T12:43:04Z`);
+    any other value unchanged."""
+    if isinstance(value, str) and (match := SPACED_TIMESTAMP.match(value)):
+        return f"{match.group(1)}T{match.group(2)}Z"
+    return value
 
 
 def normalize_asset_timestamp(value: str | None) -> str | None:
@@ -74,10 +86,18 @@ class RestStream(TableVersionedStream):
 
     def to_record(self, item: dict, context: dict | None) -> dict:
         """The item (its fields renamed per `renamed_fields`) restricted to the schema's
-        properties."""
+        properties, datetimes as RFC 3339."""
         if self.renamed_fields:
             item = {self.renamed_fields.get(key, key): value for key, value in item.items()}
-        return {key: item.get(key) for key in self.schema["properties"]}
+        record = {key: item.get(key) for key in self.schema["properties"]}
+        for key in self._datetime_keys:
+            record[key] = normalize_rest_datetime(record[key])
+        return record
+
+    @functools.cached_property
+    def _datetime_keys(self) -> tuple[str, ...]:
+        properties = self.schema["properties"]
+        return tuple(k for k, v in properties.items() if v.get("format") == "date-time")
 
     def get_records(self, context: dict | None) -> t.Iterable[dict]:
         for page in self.pages(context):
@@ -142,6 +162,7 @@ __all__ = [
     "LeadDatabaseStream",
     "RestStream",
     "normalize_asset_timestamp",
+    "normalize_rest_datetime",
     "read_asset_pages",
     "read_token_pages",
 ]

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tap_marketo_bulk.records import parser as parser_module
-from tap_marketo_bulk.records.parser import CsvRecordParser
+from tap_marketo_bulk.records.parser import CsvRecordParser, MalformedRowError
 from tap_marketo_bulk.records.schema import json_schema_for
 
 STRING = {"type": ["string", "null"]}
@@ -172,17 +172,30 @@ def test_unknown_columns_are_kept_as_text_and_logged_once(
 
 
 @pytest.mark.parametrize(
-    "bad_row", ["3,c", "3,c,extra,more", '3,"c,d"'], ids=["short", "long", "quoted_comma"]
+    ("bad_row", "last_line", "column"),
+    [
+        ("3,c", 5, "note"),
+        ("3,c,extra,more", 5, "note"),
+        # The quote before "xx" is part of the value (it is not followed by a delimiter or a
+        # line end): the value runs to the end of the file, and the row is still refused.
+        ('3,"c,d"', 6, "name"),
+    ],
+    ids=["short", "long", "quoted_comma"],
 )
-def test_a_misaligned_row_raises_naming_the_row(bad_row: str) -> None:
+def test_a_misaligned_row_raises_naming_the_row(bad_row: str, last_line: int, column: str) -> None:
     data = f'id,name,note\n1,a,x\n2,"b\nb",y\n{bad_row}xx\n4,d,z\n'.encode()
     records = CsvRecordParser({"id": INTEGER, "name": STRING, "note": STRING}).parse(
         io.BytesIO(data)
     )
     assert next(records)["id"] == 1
     assert next(records)["name"] == "b\nb"
-    with pytest.raises(ValueError, match=r"row 3 \(ending on line 5 of the file\).*header has 3"):
+    with pytest.raises(MalformedRowError) as raised:
         next(records)
+    message = str(raised.value)
+    assert f"row 3 (ending on line {last_line} of the file)" in message
+    assert "header has 3" in message and f"column {column!r}" in message
+    assert "\n" not in message  # one line, whatever the row holds
+    assert (raised.value.row_number, raised.value.column) == (3, column)
 
 
 def test_a_value_that_does_not_convert_raises_naming_column_row_and_value() -> None:
