@@ -16,17 +16,12 @@ import typing as t
 
 from singer_sdk import typing as th
 
-from tap_marketo_bulk.errors import MarketoError
-from tap_marketo_bulk.export.windows import format_datetime, parse_datetime
+from tap_marketo_bulk.errors import ResourceGoneError
 from tap_marketo_bulk.streams.rest import AssetStream, normalize_asset_timestamp, read_asset_pages
 
 # `folder: {type, value, folderName}` (Folder / SnippetFolder / FileFolder definitions differ).
 _FOLDER = th.ObjectType(additional_properties=True)
 _ANY_OBJECT = th.ObjectType(additional_properties=True)
-# Answers of a by-id call whose item is gone since it was listed (deleted mid-run): error-codes.md
-# 610 "Requested resource not found", 702 "No data found for a given search scenario", 1013
-# "Object not found".
-NOT_FOUND_CODES = frozenset({"610", "702", "1013"})
 
 
 def _asset(*extra: th.Property) -> dict:
@@ -39,22 +34,6 @@ def _asset(*extra: th.Property) -> dict:
         th.Property("updatedAt", th.DateTimeType),
         *extra,
     ).to_dict()
-
-
-class UpdatedSinceAssetStream(AssetStream):
-    """Incremental on updatedAt through the browse filter `earliestUpdatedAt` (inclusive, whole
-    seconds), like emails: a run re-reads only assets changed since the bookmark; those changed
-    in the bookmark's second come again (same key, upserted). The first run reads everything,
-    whatever start_date says: assets are reference data."""
-
-    replication_key = "updatedAt"
-    is_sorted = False  # the endpoints order by id
-
-    def request_params(self, context: dict | None) -> dict:
-        bookmark = self.stream_state.get("replication_key_value")
-        if not bookmark:
-            return {}
-        return {"earliestUpdatedAt": format_datetime(parse_datetime(bookmark))}
 
 
 class FormsStream(AssetStream):
@@ -130,13 +109,8 @@ class FormFieldsStream(AssetStream):
                 seen.add(form_id)
                 try:
                     answer = client.get(self.path.format(form_id=form_id))
-                except MarketoError as exc:
-                    if exc.code not in NOT_FOUND_CODES:
-                        raise
-                    self.logger.warning(
-                        "form_fields: form %s (%r) not found any more (%s); its fields skipped",
-                        form_id, form.get("name"), exc.code,
-                    )
+                except ResourceGoneError as exc:
+                    self.skip_vanished("form", form, exc)
                     continue
                 yield [_field_row(form_id, field) for field in answer.get("result") or []]
 
@@ -249,9 +223,10 @@ class FoldersStream(AssetStream):
         return super().to_record({**item, "type": folder_id.get("type")}, context)
 
 
-class SmartListsStream(UpdatedSinceAssetStream):
-    """Smart lists (SmartListResponse; smart-lists.md, "Browse": `earliestUpdatedAt`,
-    `latestUpdatedAt`). Incremental on updatedAt."""
+class SmartListsStream(AssetStream):
+    """Smart lists (SmartListResponse; smart-lists.md, "Browse"). Full table, though the browse
+    filters on `earliestUpdatedAt`: an update filter never shows a deleted smart list, and a
+    full read ending with ACTIVATE_VERSION does (as for emails); one call per 200."""
 
     name = "smart_lists"
     path = "/rest/asset/v1/smartLists.json"
@@ -263,11 +238,12 @@ class SmartListsStream(UpdatedSinceAssetStream):
     )
 
 
-class SmartCampaignsStream(UpdatedSinceAssetStream):
+class SmartCampaignsStream(AssetStream):
     """Smart campaigns as the Asset API sees them (SmartCampaignResponse; smart-campaigns.md,
     "Browse": `earliestUpdatedAt`, `latestUpdatedAt`, `isActive`, `folder`): type, activity,
-    qualification rules, schedule (`recurrence`), smart list and flow ids. Incremental on
-    updatedAt. `campaigns` (Lead Database view) stays."""
+    qualification rules, schedule (`recurrence`), smart list and flow ids. Full table, like
+    smart_lists (a deleted campaign reaches the loader). `campaigns` (Lead Database view)
+    stays."""
 
     name = "smart_campaigns"
     path = "/rest/asset/v1/smartCampaigns.json"
@@ -332,7 +308,6 @@ ASSET_CATALOG_STREAMS = (
 
 __all__ = [
     "ASSET_CATALOG_STREAMS",
-    "NOT_FOUND_CODES",
     "EmailTemplatesStream",
     "FilesStream",
     "FoldersStream",

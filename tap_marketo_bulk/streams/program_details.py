@@ -17,8 +17,7 @@ import weakref
 
 from singer_sdk import typing as th
 
-from tap_marketo_bulk.errors import MarketoError
-from tap_marketo_bulk.streams.asset_catalog import NOT_FOUND_CODES
+from tap_marketo_bulk.errors import ResourceGoneError
 from tap_marketo_bulk.streams.rest import AssetStream, normalize_asset_timestamp
 
 PROGRAM_BY_ID = "/rest/asset/v1/program/{program_id}.json"
@@ -85,17 +84,15 @@ def program_detail(engine: t.Any, program_id: int) -> dict | None:
         try:
             answer = engine.client.get(PROGRAM_BY_ID.format(program_id=program_id))
             found = list(answer.get("result") or [])
-        except MarketoError as exc:
-            if exc.code not in NOT_FOUND_CODES:
-                raise
-            found = []
+        except ResourceGoneError:
+            found = []  # deleted since the browse (api/envelope.py: 610, 702, 710, 1013)
         cache[program_id] = found[0] if found else None
     return cache[program_id]
 
 
 class ProgramDetailStream(AssetStream):
     """Rows drawn from every program's Get Program by Id answer (program_detail: one call per
-    program per run). A program deleted since the browse (no result, or 610/702/1013) is
+    program per run). A program deleted since the browse (no result, or ResourceGoneError) is
     skipped with a WARNING naming it."""
 
     asset_datetimes = ()

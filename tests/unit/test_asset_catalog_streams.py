@@ -94,8 +94,8 @@ def test_form_fields_skip_a_form_gone_since_the_browse_with_a_warning(
     assert (record["formId"], record["id"], record["label"], record["required"]) == (
         1, "Email", "Email:", True)
     assert record["validationMessage"] == '{"en": "Must be valid email."}'  # kept as JSON text
-    assert any("form 2 ('Gone') not found any more (702)" in r.getMessage()
-               for r in caplog.records)
+    assert any("form_fields: form 2 ('Gone') was deleted after it was listed: skipped"
+               " (Marketo 702" in r.getMessage() for r in caplog.records)
 
 
 def test_form_fields_stop_on_any_other_error() -> None:
@@ -131,7 +131,7 @@ def test_program_tags_and_costs_come_from_program_by_id_read_once() -> None:
     assert len(by_id) == 1  # both streams share the run's cached answer
 
 
-def test_smart_campaigns_normalise_nested_times_and_filter_from_the_bookmark() -> None:
+def test_smart_campaigns_normalise_nested_times_and_read_all_whatever_a_bookmark_says() -> None:
     campaign = {"id": 7, "name": "C", "createdAt": "2024-01-02T03:04:05Z+0000",
                 "updatedAt": "2024-01-03T00:00:00Z+0000",
                 "recurrence": {"startAt": "2024-01-05T10:00:00Z+0000", "endAt": None,
@@ -146,5 +146,8 @@ def test_smart_campaigns_normalise_nested_times_and_filter_from_the_bookmark() -
         "2024-01-02T03:04:05Z", "2024-01-03T00:00:00Z")
     assert record["recurrence"] == {"startAt": "2024-01-05T10:00:00Z", "endAt": None,
                                     "intervalType": "Daily", "interval": 1}
+    # Full table (a deleted campaign must reach the loader): an old bookmark filters nothing.
     sent = [r.qs for r in mocker.request_history if r.path.endswith("/smartcampaigns.json")]
-    assert sent and all(q["earliestupdatedat"] == ["2024-01-02t00:00:00z"] for q in sent)
+    assert sent and all("earliestupdatedat" not in q for q in sent)
+    assert [m["type"] for m in run.messages if m.get("stream") == "smart_campaigns"][-1] == (
+        "ACTIVATE_VERSION")
