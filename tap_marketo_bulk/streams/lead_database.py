@@ -13,10 +13,10 @@ import typing as t
 from singer_sdk import typing as th
 
 from tap_marketo_bulk.errors import ResourceGoneError
-from tap_marketo_bulk.export.windows import format_datetime, parse_datetime
 from tap_marketo_bulk.streams.list_export import StaticListExporter
 from tap_marketo_bulk.streams.rest import (
     MAX_BATCH_SIZE,
+    ActivityLogStream,
     LeadDatabaseStream,
     RestStream,
     normalize_rest_datetime,
@@ -178,11 +178,12 @@ class ListMembersStream(RestStream):
         return StaticListExporter(self.engine.scheduler, properties, self.name, self.logger)
 
 
-class DeletedLeadsStream(RestStream):
+class DeletedLeadsStream(ActivityLogStream):
     """`/rest/v1/activities/deletedleads.json` from a paging token for the bookmark: incremental
     on activityDate (the token's sinceDatetime)."""
 
     name = "deleted_leads"
+    path = "/rest/v1/activities/deletedleads.json"
     primary_keys: t.ClassVar[list[str]] = ["id"]
     replication_key = "activityDate"
     schema_dict = th.PropertiesList(
@@ -204,28 +205,6 @@ class DeletedLeadsStream(RestStream):
     ).to_dict()
 
     def get_records(self, context: dict | None) -> t.Iterable[dict]:
-        client = self.engine.client
-        bookmark = self.get_starting_replication_key_value(context)
-        # sinceDatetime is inclusive: the deletions at the bookmark's second were emitted last run.
-        already = set(self.stream_state.get("ids_at_bookmark") or []) if bookmark else set()
-        since = bookmark or format_datetime(self.engine.first_record_date)
-        token = client.get(
-            "/rest/v1/activities/pagingtoken.json",
-            params={"sinceDatetime": format_datetime(parse_datetime(since))},
-        )["nextPageToken"]
         properties = self.schema["properties"]
-        latest, ids_at_latest = bookmark, set(already)
-        # Pages can hold fewer than batchSize while more remain: only moreResult ends it.
-        for page in read_token_pages(
-            client, "/rest/v1/activities/deletedleads.json", first_token=token
-        ):
-            for activity in page:
-                when = activity.get("activityDate")
-                if when == bookmark and activity.get("id") in already:
-                    continue
-                if latest is None or (when and when > latest):
-                    latest, ids_at_latest = when, set()
-                if when == latest:
-                    ids_at_latest.add(activity.get("id"))
-                yield {key: activity[key] for key in properties if key in activity}
-        self.stream_state["ids_at_bookmark"] = sorted(ids_at_latest)
+        for activity in self.new_activities(context):
+            yield {key: activity[key] for key in properties if key in activity}

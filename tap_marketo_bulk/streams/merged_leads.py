@@ -14,8 +14,7 @@ import typing as t
 
 from singer_sdk import typing as th
 
-from tap_marketo_bulk.export.windows import format_datetime, parse_datetime
-from tap_marketo_bulk.streams.rest import RestStream, read_token_pages
+from tap_marketo_bulk.streams.rest import ActivityLogStream
 
 MERGE_LEADS = 32
 MERGE_IDS = "merge ids"  # attribute names compared case-blind: "Merge IDs" / "Merge ids"
@@ -38,10 +37,11 @@ def merged_ids(value: t.Any) -> list[int] | None:
     return ids or None
 
 
-class MergedLeadsStream(RestStream):
+class MergedLeadsStream(ActivityLogStream):
     """One row per merged-away lead: `leadId` (the winner), `mergedLeadId`, `mergedAt`."""
 
     name = "merged_leads"
+    path = "/rest/v1/activities.json"  # Get Lead Activities, filtered to Merge Leads
     primary_keys: t.ClassVar[list[str]] = ["mergedLeadId"]
     replication_key = "mergedAt"
     schema_dict = th.PropertiesList(
@@ -50,43 +50,23 @@ class MergedLeadsStream(RestStream):
         th.Property("mergedAt", th.DateTimeType),
     ).to_dict()
 
+    def request_params(self, context: dict | None) -> dict:
+        return {"activityTypeIds": str(MERGE_LEADS)}
+
     def get_records(self, context: dict | None) -> t.Iterable[dict]:
-        client = self.engine.client
-        bookmark = self.get_starting_replication_key_value(context)
-        # sinceDatetime is inclusive: activities at the bookmark's second were emitted last run.
-        already = set(self.stream_state.get("ids_at_bookmark") or []) if bookmark else set()
-        since = bookmark or format_datetime(self.engine.first_record_date)
-        token = client.get(
-            "/rest/v1/activities/pagingtoken.json",
-            params={"sinceDatetime": format_datetime(parse_datetime(since))},
-        )["nextPageToken"]
-        latest, ids_at_latest = bookmark, set(already)
         unnamed: list[t.Any] = []
-        for page in read_token_pages(
-            client,
-            "/rest/v1/activities.json",
-            {"activityTypeIds": str(MERGE_LEADS)},
-            first_token=token,
-        ):
-            for activity in page:
-                when = activity.get("activityDate")
-                if when == bookmark and activity.get("id") in already:
-                    continue
-                if latest is None or (when and when > latest):
-                    latest, ids_at_latest = when, set()
-                if when == latest:
-                    ids_at_latest.add(activity.get("id"))
-                attributes = {
-                    str(a.get("name", "")).lower(): a.get("value")
-                    for a in activity.get("attributes") or []
-                }
-                ids = merged_ids(attributes.get(MERGE_IDS))
-                if ids is None:
-                    unnamed.append(activity.get("id"))
-                    continue
-                for merged in ids:
-                    yield {"leadId": activity.get("leadId"), "mergedLeadId": merged,
-                           "mergedAt": when}
+        for activity in self.new_activities(context):
+            attributes = {
+                str(a.get("name", "")).lower(): a.get("value")
+                for a in activity.get("attributes") or []
+            }
+            ids = merged_ids(attributes.get(MERGE_IDS))
+            if ids is None:
+                unnamed.append(activity.get("id"))
+                continue
+            for merged in ids:
+                yield {"leadId": activity.get("leadId"), "mergedLeadId": merged,
+                       "mergedAt": activity.get("activityDate")}
         if unnamed:
             self.logger.warning(
                 "merged_leads: %d Merge Leads activities name no merged lead id (no 'Merge IDs'"
@@ -94,4 +74,3 @@ class MergedLeadsStream(RestStream):
                 len(unnamed),
                 unnamed[0],
             )
-        self.stream_state["ids_at_bookmark"] = sorted(ids_at_latest)
