@@ -6,7 +6,8 @@
 
 On full_sync.py's instance (born ~4 years ago, 25 programs, every job 1 s standing for Marketo's
 minute; its sandbox and timing are imported from there), the tap runs:
-1. a first sync (a reconcile for program_members and the custom objects);
+1. a first sync (a reconcile for program_members; the custom objects go newest first under a
+   first table version);
 2. the next day with the default `reconcile_every_days` (7): no reconcile;
 3. the same next day with `reconcile_every_days: 1`: program_members and every custom object
    are re-exported under a new table version.
@@ -152,7 +153,7 @@ def main() -> int:
         }
         catalog = catalog_for(work, config, streams)
         first = run(sb, work, "first", config, catalog, None)
-        report("first sync (a reconcile for program_members and custom objects)", first)
+        report("first sync (a reconcile for program_members; custom objects newest first)", first)
         next_day = iso(parse_datetime(cfg.data_end) + dt.timedelta(days=1))
         day = {**config, "end_date": next_day}
         daily = run(sb, work, "next-day", day, catalog, first["state"])

@@ -181,6 +181,18 @@ class CustomObjectStream(ReconcilingStream):
             return None  # still backfilling: every row not yet exported comes anyway
         return super()._reconcile_reason()
 
+    def reconcile_estimate(self) -> float | None:
+        """The last reconcile's bytes; before the first one (the first sync was none), the
+        stream's file bytes per day so far over the days from its first record date."""
+        recorded = super().reconcile_estimate()
+        if recorded is not None:
+            return recorded
+        nbytes, days = self.exported_so_far()
+        if days <= 0:
+            return None
+        lifetime = (self.engine.end_date - self.engine.first_record_date).total_seconds() / 86400
+        return nbytes / days * lifetime
+
     def table_version(self) -> int | None:
         state = self.stream_state
         if not self._reconciling_now() and state.get("version") is None and not state.get(

@@ -60,6 +60,11 @@ class ReconcilingStream(BulkExportStream):
         """Every row is re-exported under the new version: set the bookmark for the next run."""
         raise NotImplementedError
 
+    def reconcile_estimate(self) -> float | None:
+        """Export bytes the next reconcile may cost: what the last one exported, if recorded."""
+        estimate = self.stream_state.get("reconcile_bytes")
+        return None if estimate is None else float(estimate)
+
     def reconcile_costs_nothing_extra(self) -> bool:
         """This run exports every row anyway (a first sync): no quota check for the reconcile."""
         return not self.stream_state.get("replication_key_value")
@@ -95,7 +100,7 @@ class ReconcilingStream(BulkExportStream):
         reason = self._reconcile_reason()
         if reason is None:
             return False
-        estimate = state.get("reconcile_bytes")
+        estimate = self.reconcile_estimate()
         remaining = self.engine.quota.remaining
         cost = "unknown (none recorded)" if estimate is None else f"{estimate / MIB:.1f} MiB"
         left = "no daily_quota_mb" if remaining is None else f"{remaining / MIB:.1f} MiB left today"
