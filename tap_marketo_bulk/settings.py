@@ -203,7 +203,7 @@ CONFIG_SCHEMA = th.PropertiesList(
         default=7,
         description="program_members and custom objects: every this many days (of end_date) a "
         "reconcile exports every row again under a new table version, so the loader marks rows "
-        "Marketo no longer has (_sdc_deleted_at); the first sync is one.",
+        "Marketo no longer has (_sdc_deleted_at); program_members' first sync is one.",
     ),
 ).to_dict()
 

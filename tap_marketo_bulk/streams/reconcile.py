@@ -8,7 +8,8 @@ full re-export carries every column of every live row, so no live row is ever bl
 re-emitted under the new version is live again (its `_sdc_deleted_at` is set from the record,
 i.e. cleared).
 
-A reconcile runs on the first sync, when the last one is at least `reconcile_every_days` old
+A reconcile runs on the first sync (program_members; a custom object's first sync goes newest
+first instead, custom_objects.py), when the last one is at least `reconcile_every_days` old
 (UTC calendar days of the runs' end_date), and when state has no version (a state written before
 reconciles existed). Its quota cost (the bytes of the last one) is logged before it starts; one
 that would not fit in today's `daily_quota_mb` waits for a day it fits (the incremental windows
