@@ -90,10 +90,13 @@ COMPRESSED_TAP = (
 )
 
 
-def run_ours(sb: Sandbox, work: Path, name: str, config: dict, catalog: dict, state: dict | None):
-    paths = {"config": config, "catalog": catalog, "state": state}
-    args = [sys.executable, "-c", COMPRESSED_TAP]
-    for option, content in paths.items():
+def launch_tap(
+    sb: Sandbox, work: Path, name: str, command: list[str], files: dict[str, dict | None]
+) -> tuple[Path, Path, float, list[dict]]:
+    """Run the tap (`command`) with `files` (config, catalog, state; None left out) written to
+    `work`: (its stdout file, its log file, wall seconds, the jobs it completed)."""
+    args = list(command)
+    for option, content in files.items():
         if content is not None:
             path = work / f"{name}-{option}.json"
             path.write_text(json.dumps(content))
@@ -106,16 +109,24 @@ def run_ours(sb: Sandbox, work: Path, name: str, config: dict, catalog: dict, st
     wall = time.monotonic() - started
     if code != 0:
         raise SystemExit(f"{name}: the tap failed:\n{stderr.read_text()[-3000:]}")
-    last_state = None
-    with stdout.open() as lines:
-        for line in lines:
-            if line.startswith('{"type":"STATE"') or line.startswith('{"type": "STATE"'):
-                last_state = json.loads(line)["value"]
     jobs = [
         j
         for j in sb.client_stats()["jobs"]
         if j["created_at"] >= since and j["status"] == "Completed"
     ]
+    return stdout, stderr, wall, jobs
+
+
+def run_ours(sb: Sandbox, work: Path, name: str, config: dict, catalog: dict, state: dict | None):
+    stdout, stderr, wall, jobs = launch_tap(
+        sb, work, name, [sys.executable, "-c", COMPRESSED_TAP],
+        {"config": config, "catalog": catalog, "state": state},
+    )
+    last_state = None
+    with stdout.open() as lines:
+        for line in lines:
+            if line.startswith('{"type":"STATE"') or line.startswith('{"type": "STATE"'):
+                last_state = json.loads(line)["value"]
     per_stream = Counter(OBJECT_STREAM[j["object"]] for j in jobs)
     plan = [line.split("| ", 3)[-1] for line in stderr.read_text().splitlines() if "plan:" in line]
     return {"jobs": dict(per_stream), "wall": wall, "state": last_state, "plan": plan}

@@ -26,7 +26,6 @@ import math
 import subprocess
 import sys
 import tempfile
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -34,7 +33,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
-from full_sync import CADENCE, STATUS_REFRESH, iso, sandbox_config  # noqa: E402
+from full_sync import CADENCE, STATUS_REFRESH, iso, launch_tap, sandbox_config  # noqa: E402
 
 from tap_marketo_bulk.export.windows import parse_datetime, plan_windows  # noqa: E402
 from tap_marketo_bulk.sandbox import Sandbox  # noqa: E402
@@ -69,21 +68,10 @@ def catalog_for(work: Path, config: dict, streams: tuple[str, ...]) -> dict:
 
 
 def run(sb: Sandbox, work: Path, name: str, config: dict, catalog: dict, state: dict | None):
-    files = {"config": config, "catalog": catalog, "state": state}
-    args = [sys.executable, "-m", "tap_marketo_bulk"]
-    for option, content in files.items():
-        if content is not None:
-            path = work / f"{name}-{option}.json"
-            path.write_text(json.dumps(content))
-            args += [f"--{option}", str(path)]
-    stdout, stderr = work / f"{name}.jsonl", work / f"{name}.log"
-    since = time.time()
-    started = time.monotonic()
-    with stdout.open("w") as out, stderr.open("w") as err:
-        code = subprocess.run(args, stdout=out, stderr=err, check=False).returncode
-    wall = time.monotonic() - started
-    if code != 0:
-        raise SystemExit(f"{name}: the tap failed:\n{stderr.read_text()[-3000:]}")
+    stdout, stderr, wall, jobs = launch_tap(
+        sb, work, name, [sys.executable, "-m", "tap_marketo_bulk"],
+        {"config": config, "catalog": catalog, "state": state},
+    )
     last_state, activations = None, []
     with stdout.open() as lines:
         for line in lines:
@@ -91,11 +79,6 @@ def run(sb: Sandbox, work: Path, name: str, config: dict, catalog: dict, state: 
                 last_state = json.loads(line)["value"]
             elif '"type":"ACTIVATE_VERSION"' in line[:30]:
                 activations.append(json.loads(line)["stream"])
-    jobs = [
-        j
-        for j in sb.client_stats()["jobs"]
-        if j["created_at"] >= since and j["status"] == "Completed"
-    ]
     logged = [
         line.split("| ", 3)[-1]
         for line in stderr.read_text().splitlines()
