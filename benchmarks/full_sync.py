@@ -66,7 +66,9 @@ def sandbox_config(days: int, programs: int) -> SandboxConfig:
     )
 
 
-def discovered_catalog(config_path: Path) -> dict:
+def discovered_catalog(config_path: Path, streams: tuple[str, ...] | None = None) -> dict:
+    """The tap's discovered catalog with `streams` (default BULK_STREAMS) selected."""
+    selected = BULK_STREAMS if streams is None else streams
     out = subprocess.run(
         [sys.executable, "-m", "tap_marketo_bulk", "--config", str(config_path), "--discover"],
         capture_output=True,
@@ -77,7 +79,7 @@ def discovered_catalog(config_path: Path) -> dict:
     for entry in catalog["streams"]:
         for md in entry["metadata"]:
             if md["breadcrumb"] == []:
-                md["metadata"]["selected"] = entry["tap_stream_id"] in BULK_STREAMS
+                md["metadata"]["selected"] = entry["tap_stream_id"] in selected
     return catalog
 
 

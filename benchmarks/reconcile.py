@@ -23,7 +23,6 @@ import argparse
 import datetime as dt
 import json
 import math
-import subprocess
 import sys
 import tempfile
 from collections import Counter
@@ -33,7 +32,14 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
-from full_sync import CADENCE, STATUS_REFRESH, iso, launch_tap, sandbox_config  # noqa: E402
+from full_sync import (  # noqa: E402
+    CADENCE,
+    STATUS_REFRESH,
+    discovered_catalog,
+    iso,
+    launch_tap,
+    sandbox_config,
+)
 
 from tap_marketo_bulk.export.windows import parse_datetime, plan_windows  # noqa: E402
 from tap_marketo_bulk.sandbox import Sandbox  # noqa: E402
@@ -53,18 +59,7 @@ def stream_of(object_path: str) -> str:
 def catalog_for(work: Path, config: dict, streams: tuple[str, ...]) -> dict:
     path = work / "discover-config.json"
     path.write_text(json.dumps(config))
-    out = subprocess.run(
-        [sys.executable, "-m", "tap_marketo_bulk", "--config", str(path), "--discover"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    catalog = json.loads(out.stdout)
-    for entry in catalog["streams"]:
-        for md in entry["metadata"]:
-            if md["breadcrumb"] == []:
-                md["metadata"]["selected"] = entry["tap_stream_id"] in streams
-    return catalog
+    return discovered_catalog(path, streams)
 
 
 def run(sb: Sandbox, work: Path, name: str, config: dict, catalog: dict, state: dict | None):
