@@ -6,8 +6,8 @@
 The scenario of tests/e2e/test_backfill_days.py (tests/e2e/backfill_scenario.py): one year of
 sandbox data, leads, activities, two custom objects and program members, `daily_quota_mb` 0.2
 MiB, the sandbox's clock moved a day between runs. Printed per order: per day the records
-exported and the forecast of that day's last line ("N more days"), the days the sync took, the
-forecast of day one against them, and the export jobs of each order.
+exported, the MiB the quota counted and the forecast of that day's last line ("N more days");
+the days the sync took, the forecast of day one against them, and the export jobs of each order.
 """
 
 from __future__ import annotations
@@ -38,7 +38,11 @@ def run(order: str) -> tuple[int, int | None, int]:
             more = day.more_days_forecast
             actual = len(days) - number
             forecast = "-" if more is None else f"{more} more days forecast"
-            print(f"  day {number}: {counts or 'nothing'}; {forecast}, {actual} actually")
+            spent = scenario.day_quota_bytes(day) / scenario.MIB
+            print(
+                f"  day {number}: {counts or 'nothing'}; {spent:.2f} MiB of "
+                f"{scenario.DAILY_QUOTA_MB} exported; {forecast}, {actual} actually"
+            )
         first = days[0].more_days_forecast
         return len(days), None if first is None else 1 + first, scenario.completed_jobs(sb)
 

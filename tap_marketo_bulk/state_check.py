@@ -138,11 +138,15 @@ def _check_backfilled_from(
         isinstance(exported, Mapping)
         and all(
             isinstance(exported.get(k, 0), int) and not isinstance(exported.get(k), bool)
-            for k in ("bytes", "seconds")
+            for k in ("bytes", "seconds", "rows", "created_rows", "created_seconds", "max_id")
         )
     ):
-        log.warning("%s.exported is not {bytes, seconds} (%r): ignored (forecast only)", where,
-                    exported)
+        log.warning(
+            "%s.exported is not {bytes, seconds, rows[, created_rows, created_seconds, max_id]} of "
+            "whole numbers (%r): ignored (forecast only)",
+            where,
+            exported,
+        )
         del bookmark["exported"]
 
 

@@ -183,9 +183,29 @@ class TapMarketoBulk(Tap):
     def sync_all(self) -> None:
         try:
             super().sync_all()
+            self._continue_backfills()
         finally:
             # Every stream is done (or one failed): end the export pipeline, cancel unused jobs.
             self.close_scheduler()
+
+    def _continue_backfills(self) -> None:
+        """A second pass over the bulk streams that left older windows so the newest windows of
+        the streams after them came first: today's quota left goes on their backfill."""
+        if "engine" not in self.__dict__ or "exports" not in self.engine.__dict__:
+            return  # no bulk stream was synced
+        plan = self.engine.exports
+        names = plan.continue_backfills()
+        if names:
+            self.logger.info(
+                "plan: the newest windows of every stream are exported; the backfill of %s goes "
+                "on with today's export quota left",
+                ", ".join(names),
+            )
+        for stream in self._bulk_participants():
+            if stream.name in names:
+                stream.sync()
+                stream.finalize_state_progress_markers()
+        plan.log_run_over()
 
     # Shortcuts to the engine (scripts and tests use them).
     @property

@@ -159,28 +159,6 @@ def backfill_done(state: t.Mapping[str, t.Any], first: datetime) -> bool:
     return bookmark is not None and (reached is None or reached <= first)
 
 
-EXPORTED = "exported"
-
-
-def record_window_bytes(state: t.MutableMapping[str, t.Any], window: Window, nbytes: int) -> None:
-    """Add a finished window's file bytes and the seconds it covers to `exported` (the
-    forecast's bytes per window, per second covered so a short edge window weighs less). Whole
-    numbers only: loaders parse a state's decimals as Decimal, which some cannot write back."""
-    exported = state.get(EXPORTED)
-    if not isinstance(exported, dict):
-        exported = state[EXPORTED] = {"bytes": 0, "seconds": 0}
-    exported["bytes"] = int(exported.get("bytes", 0)) + max(0, int(nbytes))
-    exported["seconds"] = int(exported.get("seconds", 0)) + int(window.covered.total_seconds())
-
-
-def exported_so_far(state: t.Mapping[str, t.Any]) -> tuple[int, float]:
-    """(file bytes, days covered) of the windows finished so far, over every run."""
-    exported = state.get(EXPORTED)
-    if not isinstance(exported, t.Mapping):
-        return 0, 0.0
-    return int(exported.get("bytes", 0)), int(exported.get("seconds", 0)) / 86400
-
-
 def resume_parts(window: Window, resumable: list[Window]) -> list[Window]:
     """`window` as planned, or, where an earlier run split it, the parts state holds export
     ids for, with the gaps between them filled: the parts' jobs are re-attached, not redone."""

@@ -1,10 +1,11 @@
 """How long the rest of a sync takes in Marketo days of export quota.
 
-Once windows of a stream are exported, its file bytes per day of windows covered (kept in state
-across runs) give the bytes of the windows it has left. The streams run in sync order through one
-quota, so a stream ends on the day the bytes of every stream up to it are exported: today with
-what is left of today's quota, then `daily_quota_mb` a day (the quota resets at midnight US
-Central).
+Once windows of a stream are exported, the stream estimates the bytes of the windows it has left
+(export/estimate.py: rows created per day for updatedAt windows, a REST sample for activities),
+else its file bytes per day of windows covered (kept in state across runs) stand for them.
+The streams run in sync order through one quota, so a stream ends on the day the bytes of every
+stream up to it are exported: today with what is left of today's quota, then `daily_quota_mb` a
+day (the quota resets at midnight US Central).
 """
 
 from __future__ import annotations
@@ -29,11 +30,14 @@ class StreamLeft:
     days_covered: float  # days of windows left to export
     rate: float | None  # file bytes per day covered so far; None before its first window
     per_window: float | None = None  # bytes per window this run (requests without dates)
+    estimate: float | None = None  # the stream's own estimate (export/estimate.py), if any
 
     @property
     def bytes(self) -> float | None:
         if self.windows == 0:
             return 0.0
+        if self.estimate is not None:
+            return self.estimate
         if self.days_covered > 0 and self.rate is not None:
             return self.rate * self.days_covered
         if self.days_covered == 0 and self.per_window is not None:

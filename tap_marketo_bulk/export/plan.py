@@ -20,7 +20,7 @@ import logging
 import math
 import time
 import typing as t
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable, Collection, Iterator, Sequence
 from datetime import datetime, timedelta
 
@@ -94,7 +94,10 @@ class ExportPlan:
         self.days_planned: Counter[str] = Counter()  # days of windows planned (the forecast)
         self.days_done: Counter[str] = Counter()
         self.bytes_done: Counter[str] = Counter()
+        self._planned_windows: dict[str, dict[str, Window]] = {}  # per stream, by key
+        self._done: defaultdict[str, set[str]] = defaultdict(set)  # keys of windows done
         self._planned_order: list[str] = []  # every stream planned this run, in sync order
+        self._only: Collection[str] | None = None  # a second pass: these participants only
         self._said_left = False
         self._started: float | None = None
 
@@ -137,6 +140,8 @@ class ExportPlan:
 
     def window_done(self, stream: str, window: Window | None = None, nbytes: int = 0) -> None:
         self.windows_done[stream] += 1
+        if window is not None:
+            self._done[stream].add(window.key)
         self.bytes_done[stream] += nbytes
         if window is not None:
             self.days_done[stream] += window.covered.total_seconds() / 86400
@@ -161,15 +166,19 @@ class ExportPlan:
         left = []
         for name in self._planned_order:
             participant = self._by_name.get(name)
-            exported = getattr(participant, "exported_so_far", None)
-            nbytes, days = exported() if exported is not None else (0, 0.0)
+            planned, done = self._planned_windows.get(name, {}), self._done[name]
+            windows = [w for key, w in planned.items() if key not in done]
+            exported = getattr(participant, "exported", None)
+            so_far = exported() if exported is not None else None
+            estimate = getattr(participant, "forecast_bytes", None)
             left.append(
                 StreamLeft(
                     name,
                     max(0, self.windows_planned[name] - self.windows_done[name]),
                     max(0.0, self.days_planned[name] - self.days_done[name]),
-                    nbytes / days if days > 0 else None,
+                    so_far.bytes / so_far.days if so_far is not None and so_far.days else None,
                     self.bytes_done[name] / done if (done := self.windows_done[name]) else None,
+                    estimate(windows) if estimate is not None and windows else None,
                 )
             )
         # A stream with no window exported yet: at the others' bytes per day, until it has one.
@@ -256,12 +265,27 @@ class ExportPlan:
                         event.release()
                     elif isinstance(event, JobSubmitted):
                         self._by_name[event.request.stream].on_job_submitted(event)
-            self._log_windows_left()
 
-    def _log_windows_left(self) -> None:
+    # ----- the run's second pass and its end --------------------------------------------------
+
+    def left_for_later(self) -> list[str]:
+        """Streams of the last pass with windows left (in sync order): backfill windows left so
+        the newest windows of the streams after them came first, or the quota's end."""
+        return [n for n in self._planned_order if self.windows_done[n] < self.windows_planned[n]]
+
+    def continue_backfills(self) -> list[str]:
+        """Streams whose older windows the pass left for later while today's quota is not spent:
+        the next sync of those streams plans them (and only them) again, so the rest of today's
+        quota goes on their backfill, newest first. [] when there is nothing to continue."""
+        if self._order or self._events is not None or self.scheduler.quota.exhausted:
+            return []
+        names = self.left_for_later()
+        self._only = set(names) if names else None
+        return names
+
+    def log_run_over(self) -> None:
         """The run's last plan line: when windows are left (quota), when to run next."""
-        left = sum(self.windows_planned[n] - self.windows_done[n] for n in self._planned_order)
-        if left > 0 and not self._said_left:
+        if self.left_for_later() and not self._said_left:
             self._said_left = True
             self.logger.info("plan: run over, windows left: %s", self.quota_stop_text())
 
@@ -279,7 +303,9 @@ class ExportPlan:
 
     def _plan_from(self, stream: str) -> None:
         """Plan `stream` and every participant synced after it; start the one pipeline."""
-        participants = list(self._participants())
+        participants = [
+            p for p in self._participants() if self._only is None or p.name in self._only
+        ]
         names = [p.name for p in participants]
         later = participants[names.index(stream) :] if stream in names else []
         if not later:
@@ -296,6 +322,8 @@ class ExportPlan:
             self.windows_done[name] = 0
             self.jobs_planned[name] = len(requests)
             windows = {r.window.key: r.window for r in requests if r.window is not None}
+            self._planned_windows[name] = windows
+            self._done[name] = set()
             self.days_planned[name] = sum(w.covered.total_seconds() for w in windows.values())
             self.days_planned[name] /= 86400
             self.days_done[name] = 0.0

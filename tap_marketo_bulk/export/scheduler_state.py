@@ -167,8 +167,9 @@ def backfill_to_defer(
 
     Today's quota (`remaining`, by the tap's own count) must cover the jobs already under way,
     this one and the newest windows of the streams after this one, each estimated at its
-    stream's bytes per job in this run. Older windows are what may wait: state already says
-    where the backfill stands, so a later run goes on from there.
+    stream's bytes per job in this run. With no newest window after it, it waits while the jobs
+    under way are estimated to spend what is left. Older windows are what may wait: state
+    already says where the backfill stands, so a later run goes on from there.
     """
     if remaining is None or not unit.request.backfill:
         return "go", []
@@ -179,9 +180,13 @@ def backfill_to_defer(
         for u in units[index + 1 :]
         if u.request.stream != stream and not u.request.backfill and u.job is None
     ]
-    if not later_heads:
-        return "go", []  # the last stream with work left: the quota stops it as any job
     under_way = [u for u in units if u.job is not None and u.job.status != COMPLETED]
+    if not later_heads:
+        # The last stream with work left: a job only while the jobs under way leave some of
+        # today's quota (by estimate), so a day ends at most about one window past it.
+        if under_way and sum(_estimate(u, per_job) for u in under_way) >= remaining:
+            return "wait", []
+        return "go", []
     if per_job(stream) is None:
         return ("wait", []) if under_way else ("go", [])  # one job first, to learn the size
     needed = sum(_estimate(u, per_job) for u in [*later_heads, *under_way, unit])

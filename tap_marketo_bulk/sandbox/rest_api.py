@@ -95,6 +95,7 @@ class RestEndpoints:
             "/rest/v1/activities/deletedleads.json": self.deleted_leads,
             "/rest/v1/activities.json": lambda request: lead_activities(self._data, request),
             "/rest/v1/lists.json": self.lists,
+            "/rest/v1/leads.json": self.leads_by_id,
             **custom_object_routes(self._data),
             **AssetEndpoints(self._data).routes(),
             **AssetCatalogEndpoints(self._data).routes(),
@@ -169,6 +170,33 @@ class RestEndpoints:
             else:
                 items = [p for p in items if str(p[key]) in values]
         return self._asset_page(request, items)
+
+    def leads_by_id(self, request: Request) -> dict[str, Any]:
+        """Get Leads by Filter Type (rest/lead-database/leads.md): filterType and filterValues
+        (comma-separated, at most 300) required; leads not found are left out. Only
+        filterType=id here; `fields` picks among id, createdAt and updatedAt."""
+        filter_type = request.query.get("filterType")
+        raw = request.query.get("filterValues")
+        if not filter_type or not raw:
+            raise ApiError("1002", "Missing value for required parameter 'filterType/filterValues'")
+        if filter_type != "id":
+            raise ApiError("1003", f"Invalid filterType '{filter_type}' (the sandbox has id only)")
+        try:
+            ids = [int(part) for part in raw.split(",") if part.strip()]
+        except ValueError as exc:
+            raise ApiError("1003", f"Invalid value for filterValues: '{raw}'") from exc
+        if len(ids) > MAX_BATCH:
+            raise ApiError("1003", f"filterValues: at most {MAX_BATCH} values, got {len(ids)}")
+        wanted = (request.query.get("fields") or "id,createdAt,updatedAt").split(",")
+        table = self._data.leads
+        getters = {
+            name: table.getter(name) for name in wanted if name in ("id", "createdAt", "updatedAt")
+        }
+        getters.setdefault("id", table.getter("id"))
+        with self._data.lock:
+            found = [table.position[i] for i in ids if i in table.position]
+            result = [{k: get(pos) for k, get in getters.items()} for pos in found]
+        return success(result or None)
 
     def paging_token(self, request: Request) -> dict[str, Any]:
         since = request.query.get("sinceDatetime")

@@ -6,6 +6,7 @@ import typing as t
 from datetime import datetime
 
 from tap_marketo_bulk.errors import ConfigError
+from tap_marketo_bulk.export.rest_sample import sample_rows_or_none
 from tap_marketo_bulk.export.scheduler import ExportRequest
 from tap_marketo_bulk.export.windows import Window
 from tap_marketo_bulk.records.schema import json_schema_for
@@ -54,6 +55,12 @@ class ActivitiesStream(BulkExportStream):
     primary_keys: t.ClassVar[list[str]] = ["marketoGUID"]
     replication_key = "activityDate"
     filter_name = "createdAt"
+    # Activities per window left, sampled over REST; None once Marketo refused the sample.
+    _sampled_rows: dict[str, float] | None
+
+    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._sampled_rows = {}
 
     def activity_type_ids(self) -> list[int]:
         configured = self.config.get("activity_type_ids")
@@ -71,6 +78,40 @@ class ActivitiesStream(BulkExportStream):
             if int(activity_type["id"]) != DELETE_LEAD
         ]
 
+    def forecast_bytes(self, windows: t.Sequence[Window]) -> float | None:
+        """Activities come in bursts: the windows left are sampled over REST (once per run)
+        and weighed at the bytes per row so far (export/rest_sample.py)."""
+        sampled = self._sampled(windows)
+        if sampled is None:
+            return None
+        return self.exported().bytes_of_rows(sum(sampled[w.key] for w in windows))
+
+    def _estimated_bytes(self, window: Window | None) -> float | None:
+        """A backfill window's job is weighed against today's quota by its sample, if any."""
+        rows = (self._sampled_rows or {}).get(window.key) if window is not None else None
+        estimate = None if rows is None else self.exported().bytes_of_rows(rows)
+        return super()._estimated_bytes(window) if estimate is None else estimate
+
+    def _sampled(self, windows: t.Sequence[Window]) -> dict[str, float] | None:
+        """Activities per window (by key), every one of `windows` sampled; None: refused."""
+        sampled_rows = self._sampled_rows
+        if sampled_rows is None:
+            return None
+        missing = [w for w in windows if w.key not in sampled_rows]
+        if missing:
+            sampled = sample_rows_or_none(
+                self.engine.client, missing, self.sampled_type_ids(), self.logger
+            )
+            if sampled is None:
+                self._sampled_rows = None  # refused: bytes per day for the rest of the run
+                return None
+            sampled_rows.update(sampled)
+        return sampled_rows
+
+    def sampled_type_ids(self) -> list[int]:
+        """The activity types this stream's jobs export (what the forecast samples)."""
+        return self.activity_type_ids()
+
     def plan_requests(self, end: datetime) -> list[ExportRequest]:
         fields = self.selected_columns(always=("marketoGUID", "activityDate"))
         type_ids = self.activity_type_ids()
@@ -83,4 +124,9 @@ class ActivitiesStream(BulkExportStream):
                 "filter": {"createdAt": window.as_filter(), "activityTypeIds": type_ids},
             }
 
-        return self.window_requests(self.plan_windows(end), body_for)
+        windows = self.plan_windows(end)
+        backfill_until = self._backfill_until
+        if backfill_until is not None and self.exported().rows:
+            # Each backfill job is weighed against today's quota before it is created.
+            self._sampled([w for w in windows if w.end <= backfill_until])
+        return self.window_requests(windows, body_for)

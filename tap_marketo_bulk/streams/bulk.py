@@ -21,13 +21,12 @@ from singer_sdk.helpers.conform import TypeConformanceLevel
 from tap_marketo_bulk.errors import ExportFileError, ExportJobError, QuotaExceededError
 from tap_marketo_bulk.export.backfill import (
     NEWEST_FIRST,
-    exported_so_far,
     is_emitted,
     plan_run_windows,
     record_finished_window,
-    record_window_bytes,
     resume_parts,
 )
+from tap_marketo_bulk.export.estimate import record_window
 from tap_marketo_bulk.export.scheduler import (
     ExportReady,
     ExportRequest,
@@ -37,6 +36,7 @@ from tap_marketo_bulk.export.scheduler import (
 from tap_marketo_bulk.export.windows import Window, parse_datetime
 from tap_marketo_bulk.records.keyset import KeySet
 from tap_marketo_bulk.records.parser import CoercionError, CsvRecordParser, MalformedRowError
+from tap_marketo_bulk.streams.bulk_forecast import BulkForecastMixin
 from tap_marketo_bulk.streams.direct_path import DirectRecordStream
 from tap_marketo_bulk.streams.value_errors import check_catalog_types, column_type_error
 
@@ -46,7 +46,7 @@ if t.TYPE_CHECKING:
 ONE_SECOND = timedelta(seconds=1)
 
 
-class BulkExportStream(DirectRecordStream):
+class BulkExportStream(BulkForecastMixin, DirectRecordStream):
     """A stream whose records come from bulk export files."""
 
     object_path: t.ClassVar[str]  # "leads" | "activities" | "program/members"
@@ -62,6 +62,9 @@ class BulkExportStream(DirectRecordStream):
         self.engine = engine
         self.summary: Counter[str] = Counter()
         self._window_bytes: Counter[str] = Counter()  # file bytes of a window not yet finished
+        self._window_rows: Counter[str] = Counter()  # and its rows
+        self._created_rows: dict[str, int] = {}  # rows created inside the newest window
+        self._max_ids: dict[str, int] = {}  # and its highest id (counts_max_id)
         self._backfill_until: datetime | None = None  # end of this run's newest backfill window
 
     # ----- what subclasses define -------------------------------------------------------------
@@ -106,14 +109,9 @@ class BulkExportStream(DirectRecordStream):
         return str(self.config.get("backfill_order", NEWEST_FIRST))
 
     def _estimated_bytes(self, window: Window | None) -> float | None:
-        nbytes, days = self.exported_so_far()
-        if window is None or days <= 0:
+        if window is None:
             return None
-        return nbytes / days * window.covered.total_seconds() / 86400
-
-    def exported_so_far(self) -> tuple[int, float]:
-        """(file bytes, days covered) of this stream's finished windows: the forecast's rate."""
-        return exported_so_far(self.stream_state)
+        return self.exported().bytes_by_day(window.covered.total_seconds() / 86400)
 
     # ----- helpers for subclasses --------------------------------------------------------------
 
@@ -212,11 +210,15 @@ class BulkExportStream(DirectRecordStream):
                 if isinstance(event, JobSubmitted):
                     self.on_job_submitted(event)
                 elif isinstance(event, ExportReady):
-                    yield from self._emit_file(event, parser, key_fields, seen)
+                    ckey, last_part = self._planned_window(event.request, planned)
+                    records = self._emit_file(event, parser, key_fields, seen)
+                    if self._counts_created(event.request):
+                        records = self._count_created(records, ckey, event.request.window)
+                    yield from records
                     in_flight.pop(self.state_key(event.request), None)
                     self.summary["bytes"] += event.file_size
-                    ckey, last_part = self._planned_window(event.request, planned)
                     self._window_bytes[ckey] += event.file_size
+                    self._window_rows[ckey] += event.number_of_records
                     if last_part:
                         remaining[ckey] -= 1
                         if remaining[ckey] == 0:
@@ -326,9 +328,11 @@ class BulkExportStream(DirectRecordStream):
         """Every file of a planned request (of all its requests sharing a window) is emitted."""
         key = window.key if window is not None else self._checkpoint_key(request)
         nbytes = self._window_bytes.pop(key, 0)
+        rows = self._window_rows.pop(key, 0)
         self.engine.exports.window_done(self.name, window, nbytes)
         if window is not None:
-            record_window_bytes(self.stream_state, window, nbytes)
+            created, max_id = self._created_rows.pop(key, None), self._max_ids.pop(key, None)
+            record_window(self.stream_state, window, nbytes, rows, created, max_id)
         self.finish_window(window)
 
     def finish_window(self, window: Window | None) -> None:

@@ -187,16 +187,15 @@ class CustomObjectStream(ReconcilingStream):
         recorded = super().reconcile_estimate()
         if recorded is not None:
             return recorded
-        nbytes, days = self.exported_so_far()
-        if days <= 0:
-            return None
         lifetime = (self.engine.end_date - self.engine.first_record_date).total_seconds() / 86400
-        return nbytes / days * lifetime
+        return self.exported().bytes_by_day(lifetime)
 
     def table_version(self) -> int | None:
         state = self.stream_state
-        if not self._reconciling_now() and state.get("version") is None and not state.get(
-            "replication_key_value"
+        if (
+            not self._reconciling_now()
+            and state.get("version") is None
+            and not state.get("replication_key_value")
         ):
             # The first sync's version; it counts as the first reconcile (nothing to mark yet).
             state["version"] = new_version(None)

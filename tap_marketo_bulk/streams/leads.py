@@ -6,7 +6,9 @@ import typing as t
 from datetime import datetime, timedelta
 
 from tap_marketo_bulk.errors import QuotaExceededError, UnsupportedFilterError
+from tap_marketo_bulk.export.backfill import emitted_range
 from tap_marketo_bulk.export.jobs import ExportJob
+from tap_marketo_bulk.export.rest_sample import live_lead_share_or_none
 from tap_marketo_bulk.export.scheduler import ExportRequest
 from tap_marketo_bulk.export.windows import Window
 from tap_marketo_bulk.streams.bulk import BulkExportStream, raise_no_updated_at
@@ -20,10 +22,29 @@ class LeadsStream(BulkExportStream):
     object_path = "leads"
     primary_keys: t.ClassVar[list[str]] = ["id"]
     replication_key = "updatedAt"
+    counts_max_id = True
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         super().__init__(*args, **kwargs)
         self._filter: str | None = None
+        self._live_share: float | bool | None = False  # False: not sampled yet this run
+
+    def forecast_bytes(self, windows: t.Sequence[Window]) -> float | None:
+        """During a newest-first backfill: the highest lead id of the newest window times the
+        share of ids still live (one REST call a run, export/rest_sample.py), less the rows
+        exported; else as any updatedAt stream."""
+        exported = self.exported()
+        reached, bookmark = emitted_range(self.stream_state)
+        if self.filter_name == "updatedAt" and reached is not None and exported.max_id:
+            if self._live_share is False:
+                self._live_share = live_lead_share_or_none(
+                    self.engine.client, exported.max_id, self.logger
+                )
+            if isinstance(self._live_share, float) and bookmark is not None:
+                older = exported.bytes_by_live_ids(self._live_share)
+                if older is not None:
+                    return self._with_new_windows(older, windows, bookmark)
+        return super().forecast_bytes(windows)
 
     @property
     def list_filter(self) -> dict | None:

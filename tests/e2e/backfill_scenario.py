@@ -42,6 +42,7 @@ SANDBOX: dict[str, t.Any] = {
     "data_end": "2024-12-31T23:59:59Z",
 }
 DAILY_QUOTA_MB = 0.2
+MIB = 1024 * 1024
 DAY = 86400.0
 MAX_DAYS = 15
 WINDOWED = ("leads", "activities", "custom_car_c", "custom_course_c")
@@ -175,6 +176,12 @@ def recent(records: list[dict], stream: str, config: dict) -> dict[t.Any, dict]:
     return {
         key(r): r for r in records if r.get(name) and since <= parse_datetime(r[name]) <= until
     }
+
+
+def day_quota_bytes(day: Day) -> int:
+    """Export bytes the tap counted on that run's Marketo day (its state's last `quota`)."""
+    quotas = [b.get("quota") or {} for b in day.state.get("bookmarks", {}).values()]
+    return max((int(q.get("bytes", 0)) for q in quotas if isinstance(q, dict)), default=0)
 
 
 def completed_jobs(sb: Sandbox) -> int:

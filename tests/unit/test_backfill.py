@@ -195,7 +195,7 @@ def test_state_check_drops_a_bad_exported_with_a_warning(caplog) -> None:
     good = {BOOKMARK: "2024-03-01T00:00:00Z", BACKFILLED_FROM: "2024-02-01T00:00:00Z"}
     checked = check_state({"bookmarks": {"leads": {**good, "exported": "lots"}}})
     assert checked["bookmarks"]["leads"] == good
-    assert "exported is not {bytes, seconds}" in caplog.text
+    assert "exported is not {bytes, seconds, rows" in caplog.text
     kept = {**good, "exported": {"bytes": 10, "seconds": 86400}}
     assert check_state({"bookmarks": {"leads": kept}})["bookmarks"]["leads"] == kept
 
@@ -274,8 +274,11 @@ def test_backfill_waits_for_a_size_then_leaves_room_for_later_streams_newest_win
     # A request's own estimate (its stream's bytes per day so far) wins over bytes per job.
     units[-1] = _unit("b", backfill=False, estimate=0.0)
     assert backfill_to_defer(units, older_a[0], 25, lambda s: 10.0) == ("go", [])
-    # The last stream with work left is never deferred (the quota stops it as any request).
-    assert backfill_to_defer(units[:3], older_a[0], 1, lambda s: 10.0) == ("go", [])
+    # The last stream with work left is never deferred: it waits while the jobs under way are
+    # estimated to spend what is left today (10 under way against 1 left), else it goes.
+    assert backfill_to_defer(units[:3], older_a[0], 1, lambda s: 10.0) == ("wait", [])
+    assert backfill_to_defer(units[:3], older_a[0], 11, lambda s: 10.0) == ("go", [])
+    assert backfill_to_defer(units[1:3], older_a[0], 1, lambda s: 10.0) == ("go", [])
     # Windows that are new since the last run are never deferred.
     assert backfill_to_defer(units, head_b, 0, lambda s: 10.0) == ("go", [])
     # No daily_quota_mb: no deferral.
