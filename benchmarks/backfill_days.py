@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """A first sync under a small daily quota: the forecast against the days it actually took.
 
-    .venv/bin/python benchmarks/backfill_days.py      # ~30 s
+    .venv/bin/python benchmarks/backfill_days.py             # ~10 s
+    .venv/bin/python benchmarks/backfill_days.py --seeds 10  # and 10 other data sets, ~1 min
 
 The scenario of tests/e2e/test_backfill_days.py (tests/e2e/backfill_scenario.py): one year of
 sandbox data, leads, activities, two custom objects and program members, `daily_quota_mb` 0.2
@@ -12,6 +13,7 @@ the days the sync took, the forecast of day one against them, and the export job
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -28,10 +30,16 @@ client_module.RATE_WINDOW_SECONDS = COMPRESSED_RATE_WINDOW_SECONDS
 client_module.RATE_WINDOW_SLACK_SECONDS = 0.1
 
 
-def run(order: str) -> tuple[int, int | None, int]:
-    with Sandbox(SandboxConfig(**scenario.SANDBOX)) as sb:
+def run(order: str, seed: int | None = None, *, quiet: bool = False) -> tuple[int, int | None, int]:
+    """(days taken, day one's forecast of them, export jobs) of one first sync."""
+    sandbox = {**scenario.SANDBOX, **({} if seed is None else {"seed": seed})}
+    with Sandbox(SandboxConfig(**sandbox)) as sb:
         config, catalog = scenario.setup(sb, order)
         days = scenario.run_until_finished(sb, config, catalog)
+        first = days[0].more_days_forecast
+        result = len(days), None if first is None else 1 + first, scenario.completed_jobs(sb)
+        if quiet:
+            return result
         print(f"\n{order}: {len(days)} days, {scenario.completed_jobs(sb)} export jobs")
         for number, day in enumerate(days, 1):
             counts = ", ".join(f"{s} {len(r)}" for s, r in day.records.items() if r)
@@ -43,11 +51,27 @@ def run(order: str) -> tuple[int, int | None, int]:
                 f"  day {number}: {counts or 'nothing'}; {spent:.2f} MiB of "
                 f"{scenario.DAILY_QUOTA_MB} exported; {forecast}, {actual} actually"
             )
-        first = days[0].more_days_forecast
-        return len(days), None if first is None else 1 + first, scenario.completed_jobs(sb)
+        return result
+
+
+def other_seeds(count: int) -> None:
+    """Day one's forecast against the days taken on other data (the scenario's seed changed)."""
+    print(f"\nnewest first on {count} other seeds (the sandbox's data drawn again):")
+    errors = []
+    for seed in range(1, count + 1):
+        days, forecast, _ = run("newest_first", seed, quiet=True)
+        error = None if forecast is None else (forecast - days) / days
+        errors.append(error)
+        shown = "-" if error is None else f"{forecast} days ({error:+.0%})"
+        print(f"  seed {seed}: {days} days taken, forecast after day one {shown}")
+    within = sum(1 for e in errors if e is not None and abs(e) <= 0.25)
+    print(f"  within 25%: {within} of {count}")
 
 
 def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seeds", type=int, default=0, help="also run N other seeds")
+    args = parser.parse_args()
     newest_days, forecast, newest_jobs = run("newest_first")
     oldest_days, _, oldest_jobs = run("oldest_first")
     print()
@@ -57,6 +81,8 @@ def main() -> int:
         print(f"forecast after day one:            {forecast} days ({error:+.0%})")
     print(f"days taken, oldest first:          {oldest_days}")
     print(f"export jobs newest / oldest first: {newest_jobs} / {oldest_jobs}")
+    if args.seeds:
+        other_seeds(args.seeds)
     return 0
 
 

@@ -54,22 +54,26 @@ class Forecast:
     remaining_today: int | None  # quota bytes left today; None: no daily_quota_mb
     daily_limit: int | None
 
-    def days_after_today(self, nbytes: float) -> int | None:
-        """Marketo days after today needed for `nbytes` more (0: done today)."""
+    def days_after_today(self, nbytes: float, windows: int = 0) -> int | None:
+        """Marketo days after today needed for `nbytes` more in `windows` windows (0: done
+        today; with today's quota spent, windows left take at least one more day)."""
         if self.daily_limit is None or self.remaining_today is None:
             return None
         if nbytes <= self.remaining_today:
-            return 0
-        return math.ceil((nbytes - self.remaining_today) / self.daily_limit)
+            return 1 if windows and self.remaining_today <= 0 else 0
+        return max(1, math.ceil((nbytes - self.remaining_today) / self.daily_limit))
 
     def ends(self) -> list[tuple[StreamLeft, float | None, int | None]]:
         """(stream, bytes left, days after today until it ends) in sync order."""
         out: list[tuple[StreamLeft, float | None, int | None]] = []
         total: float | None = 0.0
+        windows = 0
         for left in self.streams:
             own = left.bytes
             total = None if total is None or own is None else total + own
-            out.append((left, own, None if total is None else self.days_after_today(total)))
+            windows += left.windows
+            days = None if total is None else self.days_after_today(total, windows)
+            out.append((left, own, days))
         return out
 
     def total(self) -> tuple[int, float | None, int | None]:
@@ -79,7 +83,7 @@ class Forecast:
         if not known and windows:
             return windows, None, None  # no stream has exported a window yet
         nbytes = sum(known)
-        return windows, nbytes, self.days_after_today(nbytes)
+        return windows, nbytes, self.days_after_today(nbytes, windows)
 
     def unknown(self) -> list[str]:
         """Streams with windows left and no size known yet (not counted in the total)."""

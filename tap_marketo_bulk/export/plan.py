@@ -15,7 +15,6 @@ how far it is and how long is left.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import logging
 import math
 import time
@@ -181,13 +180,8 @@ class ExportPlan:
                     estimate(windows) if estimate is not None and windows else None,
                 )
             )
-        # A stream with no window exported yet: at the others' bytes per day, until it has one.
-        rates = [x.rate for x in left if x.rate is not None]
-        if rates:
-            fallback = sum(rates) / len(rates)
-            left = [
-                dataclasses.replace(x, rate=fallback if x.rate is None else x.rate) for x in left
-            ]
+        # A stream with no window exported yet is not counted (the lines say so): another
+        # stream's bytes per day tell nothing of it (activities are not leads).
         remaining = 0 if stopped else quota.remaining
         return Forecast(left, quota.day, remaining, quota.limit_bytes)
 

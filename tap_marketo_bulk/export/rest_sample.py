@@ -7,7 +7,8 @@ activityDate order from a paging token for a date: one page from each window's s
 window exactly when the window holds less than a page, and otherwise gives its density over the
 time the page spans. Calls: per window sampled one paging token and one page per 10 type ids
 (a short page with moreResult true is followed, up to MAX_PAGES); at most MAX_WINDOWS windows,
-spread evenly, the others counted at their mean.
+spread evenly; the others, and a window that gave only empty pages, at the sampled windows'
+activities per second.
 
 Leads: ids are given in creation order, so the highest id exported tells how many leads were
 ever created; Get Leads by Filter Type (rest/lead-database/leads.md, filterType=id, 300 ids a
@@ -42,9 +43,14 @@ def sample_rows(
         return {w.key: 0.0 for w in windows}
     picked = _spread(list(windows), MAX_WINDOWS)
     groups = [list(type_ids[i : i + MAX_TYPE_IDS]) for i in range(0, len(type_ids), MAX_TYPE_IDS)]
-    counts = {w.key: _sum_groups(client, w, groups) for w in picked}
-    mean = sum(counts.values()) / len(counts)
-    return {w.key: counts.get(w.key, mean) for w in windows}
+    sampled = {w.key: _sum_groups(client, w, groups) for w in picked}
+    counts = {key: n for key, n in sampled.items() if n is not None}
+    known = [w for w in picked if w.key in counts]
+    if not known:
+        raise ValueError("no window's activities could be counted (empty pages only)")
+    # Windows not sampled (or only empty pages): at the sampled windows' activities per second.
+    per_second = sum(counts.values()) / sum(w.covered.total_seconds() for w in known)
+    return {w.key: counts.get(w.key, per_second * w.covered.total_seconds()) for w in windows}
 
 
 def sample_rows_or_none(
@@ -91,14 +97,18 @@ def _spread(windows: list[Window], most: int) -> list[Window]:
     return [windows[int(i * step)] for i in range(most)]
 
 
-def _sum_groups(client: MarketoClient, window: Window, groups: list[list[int]]) -> float:
-    """One paging token for the window's start, read once per group of type ids."""
+def _sum_groups(client: MarketoClient, window: Window, groups: list[list[int]]) -> float | None:
+    """One paging token for the window's start, read once per group of type ids; None when a
+    group learned nothing (empty pages only, moreResult still true)."""
     since = format_datetime(window.start)
     token = str(client.get(PAGING_TOKEN_PATH, params={"sinceDatetime": since})["nextPageToken"])
-    return sum(_window_rows(client, window, group, token) for group in groups)
+    counts = [_window_rows(client, window, group, token) for group in groups]
+    return None if None in counts else sum(t.cast(list[float], counts))
 
 
-def _window_rows(client: MarketoClient, window: Window, type_ids: list[int], token: str) -> float:
+def _window_rows(
+    client: MarketoClient, window: Window, type_ids: list[int], token: str
+) -> float | None:
     next_token = token
     inside = 0
     last = None
@@ -123,6 +133,8 @@ def _window_rows(client: MarketoClient, window: Window, type_ids: list[int], tok
         if inside >= BATCH_SIZE:
             break  # a full page inside the window: its density stands for the window
         next_token = str(page["nextPageToken"])
+    if last is None:
+        return None  # only empty pages so far: Marketo is still scanning, nothing learned
     return _extrapolate(inside, last, window)
 
 

@@ -167,7 +167,8 @@ def backfill_to_defer(
 
     Today's quota (`remaining`, by the tap's own count) must cover the jobs already under way,
     this one and the newest windows of the streams after this one, each estimated at its
-    stream's bytes per job in this run. With no newest window after it, it waits while the jobs
+    stream's bytes per job in this run; a newest window of unknown size (a first sync) defers
+    them to the run's second pass. With no newest window after it, it waits while the jobs
     under way are estimated to spend what is left. Older windows are what may wait: state
     already says where the backfill stands, so a later run goes on from there.
     """
@@ -187,12 +188,16 @@ def backfill_to_defer(
         if under_way and sum(_estimate(u, per_job) for u in under_way) >= remaining:
             return "wait", []
         return "go", []
+    own = [u for u in units[index:] if u.request.stream == stream]
+    if any(u.request.estimated_bytes is None for u in later_heads):
+        # A later stream's newest window of unknown size (a first sync): nothing can be kept
+        # for it by estimate, so the older windows wait for the run's second pass.
+        return ("defer", own) if all(u.job is None for u in own) else ("go", [])
     if per_job(stream) is None:
         return ("wait", []) if under_way else ("go", [])  # one job first, to learn the size
     needed = sum(_estimate(u, per_job) for u in [*later_heads, *under_way, unit])
     if remaining > needed:
         return "go", []
-    own = [u for u in units[index:] if u.request.stream == stream]
     return ("defer", own) if all(u.job is None for u in own) else ("go", [])
 
 

@@ -226,6 +226,22 @@ def test_forecast_counts_quota_days_in_sync_order() -> None:
     assert unknown.total_text() == "3 windows left, MB and days once a stream exported a window"
 
 
+def test_forecast_takes_an_estimate_and_never_says_today_once_the_quota_is_spent() -> None:
+    # A stream's own estimate wins over its bytes per day (10 days x 1 MB would be 10 MB).
+    estimated = StreamLeft("leads", 2, 10.0, 1 * MB, estimate=0.5 * MB)
+    assert estimated.bytes == 0.5 * MB
+    # Today's quota spent (a quota stop): 2 windows of ~0 bytes still take one more day.
+    empty = StreamLeft("leads", 2, 10.0, 1 * MB, estimate=0.0)
+    stopped = Forecast([empty], date(2026, 12, 4), 0, MB)
+    assert stopped.total() == (2, 0.0, 1)
+    assert stopped.ends()[0][2] == 1
+    # With quota left today, the same windows end today; with nothing left, nothing is due.
+    today = Forecast([empty], date(2026, 12, 4), MB, MB)
+    assert today.total() == (2, 0.0, 0)
+    done = Forecast([StreamLeft("leads", 0, 0.0, 1 * MB)], date(2026, 12, 4), 0, MB)
+    assert done.total() == (0, 0.0, 0)
+
+
 def test_next_run_starts_after_midnight_us_central() -> None:
     assert next_quota_day_start(date(2026, 12, 4)) == datetime(2026, 12, 5, 6, tzinfo=timezone.utc)
     assert next_quota_day_start(date(2026, 7, 4)) == datetime(2026, 7, 5, 5, tzinfo=timezone.utc)
@@ -262,7 +278,7 @@ def _unit(stream: str, *, backfill: bool, status: str | None = None, estimate=No
 def test_backfill_waits_for_a_size_then_leaves_room_for_later_streams_newest_windows() -> None:
     head_a = _unit("a", backfill=False, status="Processing")
     older_a = [_unit("a", backfill=True), _unit("a", backfill=True)]
-    head_b = _unit("b", backfill=False)
+    head_b = _unit("b", backfill=False, estimate=10.0)  # b's newest window: 10 bytes by its state
     units = [head_a, *older_a, head_b]
     # Nothing completed yet, a job under way: wait for its size.
     assert backfill_to_defer(units, older_a[0], 100, lambda s: None) == ("wait", [])
@@ -274,6 +290,10 @@ def test_backfill_waits_for_a_size_then_leaves_room_for_later_streams_newest_win
     # A request's own estimate (its stream's bytes per day so far) wins over bytes per job.
     units[-1] = _unit("b", backfill=False, estimate=0.0)
     assert backfill_to_defer(units, older_a[0], 25, lambda s: 10.0) == ("go", [])
+    # A later newest window of unknown size (a first sync): the older windows wait for the
+    # second pass, however much quota is left.
+    units[-1] = _unit("b", backfill=False)
+    assert backfill_to_defer(units, older_a[0], 10**9, lambda s: 10.0) == ("defer", older_a)
     # The last stream with work left is never deferred: it waits while the jobs under way are
     # estimated to spend what is left today (10 under way against 1 left), else it goes.
     assert backfill_to_defer(units[:3], older_a[0], 1, lambda s: 10.0) == ("wait", [])

@@ -433,3 +433,42 @@ def test_live_lead_share_or_none_passes_a_share_through(
 ) -> None:
     mocker.get(LEADS_URL, json=half_of_them())
     assert live_lead_share_or_none(client, 600, forecast_logger) == pytest.approx(0.5)
+
+
+# ----- windows that teach nothing ----------------------------------------------------------------
+
+
+def test_a_window_of_only_empty_pages_gets_the_others_activities_per_second(
+    mocker: requests_mock.Mocker, client: MarketoClient
+) -> None:
+    # Two days holding 40 activities (20 a day); then a one-day window where Marketo only ever
+    # answers empty pages with moreResult true: not 0, but the sampled 20 a day.
+    two_days = Window(START, START + timedelta(days=2, seconds=-1))
+    one_day = Window(START + timedelta(days=2), START + timedelta(days=3, seconds=-1))
+    busy = [at(i * 3600) for i in range(40)]
+    empty = {"result": [], "moreResult": True, "nextPageToken": "E"}
+    pages = {
+        FIRST: {"result": activities(*busy), "moreResult": False},
+        "S" + format_datetime(one_day.start): empty,
+        "E": empty,
+    }
+    mocker.get(TOKEN_URL, json=since_token)
+    route = mocker.get(ACTIVITIES_URL, json=pages_by_token(pages))
+    counted = sample_rows(client, [two_days, one_day], [1])
+    assert counted[two_days.key] == 40.0
+    assert counted[one_day.key] == pytest.approx(20.0, rel=1e-4)
+    assert route.call_count == 1 + rest_sample.MAX_PAGES  # followed, then given up
+
+
+def test_no_window_counted_at_all_means_no_sample(
+    mocker: requests_mock.Mocker, client: MarketoClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    empty = {"success": True, "result": [], "moreResult": True, "nextPageToken": "E"}
+    mocker.get(TOKEN_URL, json=since_token)
+    mocker.get(ACTIVITIES_URL, json=empty)
+    with pytest.raises(ValueError, match="empty pages only"):
+        sample_rows(client, [FOUR_DAYS], [1])
+    logger = logging.getLogger("tests.rest_sample.empty")
+    with caplog.at_level(logging.INFO, logger=logger.name):
+        assert sample_rows_or_none(client, [FOUR_DAYS], [1], logger) is None
+    assert "by bytes per day" in caplog.text
