@@ -46,6 +46,9 @@ def run(order: str, seed: int | None = None, *, quiet: bool = False) -> tuple[in
             more = day.more_days_forecast
             actual = len(days) - number
             forecast = "-" if more is None else f"{more} more days forecast"
+            stop = day.quota_stop or ""
+            if "not counting" in stop:  # streams with no window exported yet
+                forecast += " (" + stop[stop.index("not counting") :] + ")"
             spent = scenario.day_quota_bytes(day) / scenario.MIB
             print(
                 f"  day {number}: {counts or 'nothing'}; {spent:.2f} MiB of "

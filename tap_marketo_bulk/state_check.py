@@ -19,6 +19,17 @@ from collections.abc import Mapping
 from tap_marketo_bulk.errors import StateError
 from tap_marketo_bulk.export.windows import ONE_SECOND, parse_datetime
 
+# state `exported` (export/estimate.py): whole numbers, forecast only
+EXPORTED_KEYS = (
+    "bytes",
+    "seconds",
+    "rows",
+    "new_rows",
+    "created_rows",
+    "created_seconds",
+    "max_id",
+)
+
 _LOGGER = logging.getLogger(__name__)
 
 _REMOVE_HINT = "fix it, or remove the entry to export {stream} again from start_date"
@@ -138,12 +149,12 @@ def _check_backfilled_from(
         isinstance(exported, Mapping)
         and all(
             isinstance(exported.get(k, 0), int) and not isinstance(exported.get(k), bool)
-            for k in ("bytes", "seconds", "rows", "created_rows", "created_seconds", "max_id")
+            for k in EXPORTED_KEYS
         )
     ):
         log.warning(
-            "%s.exported is not {bytes, seconds, rows[, created_rows, created_seconds, max_id]} of "
-            "whole numbers (%r): ignored (forecast only)",
+            "%s.exported is not {bytes, seconds, rows[, new_rows, created_rows, created_seconds, "
+            "max_id]} of whole numbers (%r): ignored (forecast only)",
             where,
             exported,
         )

@@ -33,10 +33,13 @@ def record_window(
     rows: int,
     created_in_window: int | None = None,
     max_id: int | None = None,
+    *,
+    new: bool = False,
 ) -> None:
-    """Add a finished window's file bytes, rows and covered seconds to `exported`; the rows
-    created inside a stream's first (newest) updatedAt window are kept once. Whole numbers only:
-    loaders parse a state's decimals as Decimal, which some cannot write back."""
+    """Add a finished window's file bytes, rows and covered seconds to `exported` (`new`: a
+    window after the bookmark, new since the last run, whose rows also count in `new_rows`); the
+    rows created inside a stream's first (newest) updatedAt window are kept once. Whole numbers
+    only: loaders parse a state's decimals as Decimal, which some cannot write back."""
     exported = state.get(EXPORTED)
     if not isinstance(exported, dict) or "rows" not in exported:
         # Bytes without their rows (a state of an earlier version) would skew bytes per row:
@@ -46,6 +49,8 @@ def record_window(
     exported["bytes"] = int(exported.get("bytes", 0)) + max(0, int(nbytes))
     exported["seconds"] = int(exported.get("seconds", 0)) + seconds
     exported["rows"] = int(exported.get("rows", 0)) + max(0, int(rows))
+    if new:  # a window after the bookmark: its rows may come again (updated since)
+        exported["new_rows"] = int(exported.get("new_rows", 0)) + max(0, int(rows))
     if created_in_window is not None and "created_rows" not in exported:
         exported["created_rows"] = max(0, int(created_in_window))
         exported["created_seconds"] = seconds
@@ -63,6 +68,7 @@ class Exported:
     created_rows: int | None = None  # rows created inside the first (newest) updatedAt window
     created_seconds: int = 0
     max_id: int | None = None  # the highest lead id of the newest window
+    new_rows: int = 0  # rows of windows new since the last run (rows updated again among them)
 
     @classmethod
     def from_state(cls, state: t.Mapping[str, t.Any]) -> Exported:
@@ -77,11 +83,19 @@ class Exported:
             None if created is None else int(created),
             int(exported.get("created_seconds", 0)),
             None if max_id is None else int(max_id),
+            int(exported.get("new_rows", 0)),
         )
 
     @property
     def days(self) -> float:
         return self.seconds / DAY_SECONDS
+
+    @property
+    def backfilled_rows(self) -> int:
+        """Rows of the newest window and the backfill: what the row models subtract. Rows of
+        windows new since the last run are left out; many are rows exported before and updated
+        again, and counting them twice would make what is left look smaller every day."""
+        return max(0, self.rows - self.new_rows)
 
     @property
     def bytes_per_row(self) -> float | None:
@@ -93,19 +107,19 @@ class Exported:
 
     def bytes_by_creation(self, lifetime_seconds: float) -> float | None:
         """updatedAt windows: (rows created per day in the newest window x lifetime - rows
-        exported) x bytes per row; None without a newest window's count."""
+        backfilled) x bytes per row; None without a newest window's count."""
         per_row = self.bytes_per_row
         if not self.created_rows or self.created_seconds <= 0 or per_row is None:
             return None  # nothing created in the newest window: no rate to go by
         rows = self.created_rows / self.created_seconds * max(0.0, lifetime_seconds)
-        return max(0.0, rows - self.rows) * per_row
+        return max(0.0, rows - self.backfilled_rows) * per_row
 
     def bytes_by_live_ids(self, live_share: float) -> float | None:
-        """Leads: (highest id x share of ids live - rows exported) x bytes per row."""
+        """Leads: (highest id x share of ids live - rows backfilled) x bytes per row."""
         per_row = self.bytes_per_row
         if not self.max_id or per_row is None:
             return None
-        return max(0.0, self.max_id * live_share - self.rows) * per_row
+        return max(0.0, self.max_id * live_share - self.backfilled_rows) * per_row
 
     def bytes_of_rows(self, rows: float) -> float | None:
         """Sampled rows weighed at bytes per row so far."""

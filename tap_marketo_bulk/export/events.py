@@ -27,6 +27,9 @@ class ExportRequest:
     # An older window of a newest-first backfill: the scheduler may leave it to a later run so
     # that today's quota still covers the newest windows of the streams after this one.
     backfill: bool = False
+    # Created only while the jobs under way leave some of today's quota (by estimate): backfill
+    # windows, and every window of an oldest-first sync (no newest window to hurry there).
+    paced: bool = False
     estimated_bytes: float | None = None  # its stream's bytes per day so far x the window's days
 
     @property

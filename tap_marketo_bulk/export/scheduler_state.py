@@ -161,44 +161,44 @@ def backfill_to_defer(
     remaining: int | None,
     per_job: Callable[[str], float | None],
 ) -> tuple[str, list[ExportUnit]]:
-    """Whether to create `unit` (a backfill request) now: ("go", []), ("wait", []: no job of
-    this run completed yet, so no size to go by) or ("defer", the stream's requests to leave to
-    a later run).
+    """Whether to create `unit` now: ("go", []), ("wait", []) or ("defer", the stream's
+    requests to leave to a later run).
 
-    Today's quota (`remaining`, by the tap's own count) must cover the jobs already under way,
-    this one and the newest windows of the streams after this one, each estimated at its
-    stream's bytes per job in this run; a newest window of unknown size (a first sync) defers
-    them to the run's second pass. With no newest window after it, it waits while the jobs
-    under way are estimated to spend what is left. Older windows are what may wait: state
-    already says where the backfill stands, so a later run goes on from there.
+    A backfill window (newest first): today's quota (`remaining`, by the tap's own count) must
+    cover the jobs already under way, this one and the newest windows of the streams after this
+    one, each estimated at its stream's bytes per job in this run; a newest window of unknown
+    size (a first sync) defers them to the run's second pass; with no size at all yet, one job
+    goes first to learn it. Older windows are what may wait: state already says where the
+    backfill stands, so a later run goes on from there.
+
+    A paced window with no newest window after it (the last stream's backfill, any window of an
+    oldest-first sync) waits while the jobs under way are estimated to spend what is left, so a
+    day ends at most about one window past daily_quota_mb. A newest window never waits.
     """
-    if remaining is None or not unit.request.backfill:
+    request = unit.request
+    if remaining is None or not (request.backfill or request.paced):
         return "go", []
-    index = units.index(unit)
-    stream = unit.request.stream
-    later_heads = [
-        u
-        for u in units[index + 1 :]
-        if u.request.stream != stream and not u.request.backfill and u.job is None
-    ]
     under_way = [u for u in units if u.job is not None and u.job.status != COMPLETED]
-    if not later_heads:
-        # The last stream with work left: a job only while the jobs under way leave some of
-        # today's quota (by estimate), so a day ends at most about one window past it.
-        if under_way and sum(_estimate(u, per_job) for u in under_way) >= remaining:
-            return "wait", []
-        return "go", []
-    own = [u for u in units[index:] if u.request.stream == stream]
-    if any(u.request.estimated_bytes is None for u in later_heads):
-        # A later stream's newest window of unknown size (a first sync): nothing can be kept
-        # for it by estimate, so the older windows wait for the run's second pass.
-        return ("defer", own) if all(u.job is None for u in own) else ("go", [])
-    if per_job(stream) is None:
-        return ("wait", []) if under_way else ("go", [])  # one job first, to learn the size
-    needed = sum(_estimate(u, per_job) for u in [*later_heads, *under_way, unit])
-    if remaining > needed:
-        return "go", []
-    return ("defer", own) if all(u.job is None for u in own) else ("go", [])
+    if request.backfill:
+        index = units.index(unit)
+        stream = request.stream
+        later_heads = [
+            u
+            for u in units[index + 1 :]
+            if u.request.stream != stream and not u.request.backfill and u.job is None
+        ]
+        if later_heads:
+            own = [u for u in units[index:] if u.request.stream == stream]
+            leave = ("defer", own) if all(u.job is None for u in own) else ("go", [])
+            if any(u.request.estimated_bytes is None for u in later_heads):
+                return leave  # a later newest window of unknown size: the second pass
+            if per_job(stream) is None:
+                return ("wait", []) if under_way else ("go", [])  # one job first, for a size
+            needed = sum(_estimate(u, per_job) for u in [*later_heads, *under_way, unit])
+            return ("go", []) if remaining > needed else leave
+    if under_way and sum(_estimate(u, per_job) for u in under_way) >= remaining:
+        return "wait", []
+    return "go", []
 
 
 def _estimate(unit: ExportUnit, per_job: Callable[[str], float | None]) -> float:

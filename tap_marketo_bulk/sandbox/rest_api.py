@@ -172,9 +172,10 @@ class RestEndpoints:
         return self._asset_page(request, items)
 
     def leads_by_id(self, request: Request) -> dict[str, Any]:
-        """Get Leads by Filter Type (rest/lead-database/leads.md): filterType and filterValues
-        (comma-separated, at most 300) required; leads not found are left out. Only
-        filterType=id here; `fields` picks among id, createdAt and updatedAt."""
+        """Get Leads by Filter Type (Adobe rest/lead-database/leads.md, Query): "filterValues
+        accepts up to 300 comma-separated values"; leads not found are left out, and "if no
+        records match, the response indicates success and contains an empty result array".
+        Only filterType=id here; `fields` picks among id, createdAt and updatedAt."""
         filter_type = request.query.get("filterType")
         raw = request.query.get("filterValues")
         if not filter_type or not raw:
@@ -196,7 +197,7 @@ class RestEndpoints:
         with self._data.lock:
             found = [table.position[i] for i in ids if i in table.position]
             result = [{k: get(pos) for k, get in getters.items()} for pos in found]
-        return success(result or None)
+        return success(result)
 
     def paging_token(self, request: Request) -> dict[str, Any]:
         since = request.query.get("sinceDatetime")

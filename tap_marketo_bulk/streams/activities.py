@@ -6,6 +6,7 @@ import typing as t
 from datetime import datetime
 
 from tap_marketo_bulk.errors import ConfigError
+from tap_marketo_bulk.export.backfill import OLDEST_FIRST
 from tap_marketo_bulk.export.rest_sample import sample_rows_or_none
 from tap_marketo_bulk.export.scheduler import ExportRequest
 from tap_marketo_bulk.export.windows import Window
@@ -126,7 +127,11 @@ class ActivitiesStream(BulkExportStream):
 
         windows = self.plan_windows(end)
         backfill_until = self._backfill_until
-        if backfill_until is not None and self.exported().rows:
-            # Each backfill job is weighed against today's quota before it is created.
-            self._sampled([w for w in windows if w.end <= backfill_until])
+        if backfill_until is not None:
+            paced = [w for w in windows if w.end <= backfill_until]
+        else:
+            paced = windows if self.backfill_order == OLDEST_FIRST and len(windows) > 1 else []
+        if paced and self.exported().rows:
+            # Each paced job is weighed against today's quota (by its sample) before it is created.
+            self._sampled(paced)
         return self.window_requests(windows, body_for)

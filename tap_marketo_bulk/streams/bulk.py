@@ -21,6 +21,8 @@ from singer_sdk.helpers.conform import TypeConformanceLevel
 from tap_marketo_bulk.errors import ExportFileError, ExportJobError, QuotaExceededError
 from tap_marketo_bulk.export.backfill import (
     NEWEST_FIRST,
+    OLDEST_FIRST,
+    emitted_range,
     is_emitted,
     plan_run_windows,
     record_finished_window,
@@ -146,6 +148,7 @@ class BulkExportStream(BulkForecastMixin, DirectRecordStream):
             window=window,
             rebuild=rebuild,
             backfill=bool(window and backfill_until and window.end <= backfill_until),
+            paced=bool(window) and self.backfill_order == OLDEST_FIRST,
             estimated_bytes=self._estimated_bytes(window),
         )
         resume = self.stream_state.get("in_flight", {}).get(self.state_key(request))
@@ -332,7 +335,9 @@ class BulkExportStream(BulkForecastMixin, DirectRecordStream):
         self.engine.exports.window_done(self.name, window, nbytes)
         if window is not None:
             created, max_id = self._created_rows.pop(key, None), self._max_ids.pop(key, None)
-            record_window(self.stream_state, window, nbytes, rows, created, max_id)
+            bookmark = emitted_range(self.stream_state)[1]
+            new = bookmark is not None and window.end > bookmark
+            record_window(self.stream_state, window, nbytes, rows, created, max_id, new=new)
         self.finish_window(window)
 
     def finish_window(self, window: Window | None) -> None:

@@ -150,6 +150,12 @@ def test_tap_exports_newest_window_first_and_keeps_the_range_in_state() -> None:
     assert leads["in_flight"] == {}
     assert leads["exported"]["seconds"] == 63 * 86400
     assert leads["exported"]["bytes"] > 0
+    # The newest window (lead 4, created 2024-03-03, and lead 2, created before the window):
+    # one row created inside it, highest id 4; no window was new since a last run.
+    assert leads["exported"]["created_rows"] == 1
+    assert leads["exported"]["created_seconds"] == 31 * 86400
+    assert leads["exported"]["max_id"] == 4
+    assert "new_rows" not in leads["exported"]
 
 
 def test_tap_failing_in_the_backfill_resumes_with_the_older_windows_only() -> None:
@@ -270,8 +276,12 @@ def test_client_learns_marketos_clock_from_the_date_header() -> None:
 # ----- the scheduler leaves older windows to a later run -------------------------------------
 
 
-def _unit(stream: str, *, backfill: bool, status: str | None = None, estimate=None):
-    request = ExportRequest(stream, stream, {}, backfill=backfill, estimated_bytes=estimate)
+def _unit(
+    stream: str, *, backfill: bool, status: str | None = None, estimate=None, paced=False
+):
+    request = ExportRequest(
+        stream, stream, {}, backfill=backfill, paced=paced, estimated_bytes=estimate
+    )
     return ExportUnit(request, job=SimpleNamespace(status=status) if status else None)
 
 
@@ -303,3 +313,16 @@ def test_backfill_waits_for_a_size_then_leaves_room_for_later_streams_newest_win
     assert backfill_to_defer(units, head_b, 0, lambda s: 10.0) == ("go", [])
     # No daily_quota_mb: no deferral.
     assert backfill_to_defer(units, older_a[0], None, lambda s: 10.0) == ("go", [])
+
+
+def test_an_oldest_first_window_waits_while_the_jobs_under_way_spend_the_quota_left() -> None:
+    under_way = _unit("a", backfill=False, status="Processing", estimate=30.0, paced=True)
+    paced = _unit("a", backfill=False, paced=True)
+    units = [under_way, paced]
+    assert backfill_to_defer(units, paced, 30, lambda s: 10.0) == ("wait", [])
+    assert backfill_to_defer(units, paced, 31, lambda s: 10.0) == ("go", [])
+    # Nothing under way: it goes, whatever is left (the quota's own count stops the run).
+    assert backfill_to_defer([paced], paced, 1, lambda s: 10.0) == ("go", [])
+    # A newest window (not paced) never waits.
+    head = _unit("a", backfill=False)
+    assert backfill_to_defer([under_way, head], head, 0, lambda s: 10.0) == ("go", [])

@@ -291,3 +291,18 @@ def test_bytes_of_rows_weighs_rows_at_bytes_per_row() -> None:
     assert exported.bytes_of_rows(12.5) == pytest.approx(250)
     assert exported.bytes_of_rows(0) == 0
     assert Exported(bytes=6000, seconds=DAY).bytes_of_rows(12.5) is None
+
+
+def test_rows_of_windows_new_since_the_last_run_are_not_subtracted_again() -> None:
+    # Newest window: 10 rows, 10 created in its 10 days; lifetime 100 days -> 100 rows in all.
+    # A later run's new window brings 30 rows, many of them rows exported before and updated
+    # since: the models subtract only the 10 + 20 backfilled rows, not those 30.
+    state: dict[str, t.Any] = {}
+    record_window(state, days_window(20, 10), nbytes=500, rows=10, created_in_window=10, max_id=100)
+    record_window(state, days_window(30, 1), nbytes=1500, rows=30, new=True)
+    record_window(state, days_window(10, 10), nbytes=1000, rows=20)
+    exported = Exported.from_state(state)
+    assert (exported.rows, exported.new_rows, exported.backfilled_rows) == (60, 30, 30)
+    assert exported.bytes_per_row == 50
+    assert exported.bytes_by_creation(100 * DAY) == (100 - 30) * 50
+    assert exported.bytes_by_live_ids(0.5) == (50 - 30) * 50

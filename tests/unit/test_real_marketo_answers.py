@@ -21,6 +21,7 @@ from tap_marketo_bulk.api.client import MarketoClient
 from tap_marketo_bulk.api.paging import read_asset_pages, read_token_pages
 from tap_marketo_bulk.export.download import download_export
 from tap_marketo_bulk.export.jobs import CANCELLED, ExportJob, normalize_status
+from tap_marketo_bulk.export.rest_sample import live_lead_share
 from tap_marketo_bulk.streams.activities import activities_schema
 from tap_marketo_bulk.tap import TapMarketoBulk
 from tests.real_marketo import corpus
@@ -297,3 +298,28 @@ def test_rest_pages_through_paging_and_the_stream(
         assert sent[1:] == [p["nextPageToken"].lower() for p in chained[:-1]]
     for items in results:
         check_records(items, *stream_records(streams, items))
+
+
+def lead_id_lookups() -> list[corpus.Capture]:
+    """Recorded Get Leads by Filter Type calls on ids (what live_lead_share sends)."""
+    found = []
+    for capture in captures(corpus.HTTP_EXCHANGE):
+        exchange: corpus.Exchange = capture.payload
+        query = ((exchange.request_body or {}).get("query")) or {}
+        if exchange.path == "/rest/v1/leads.json" and query.get("filterType") == "id":
+            found.append(capture)
+    return found
+
+
+@pytest.mark.parametrize("capture", lead_id_lookups(), ids=ids)
+def test_a_real_lead_id_lookup_gives_the_live_share(
+    capture: corpus.Capture, requests_mock: rm.Mocker, client: MarketoClient
+) -> None:
+    exchange: corpus.Exchange = capture.payload
+    asked = [int(v) for v in str(exchange.request_body["query"]["filterValues"]).split(",")]
+    found = {int(lead["id"]) for lead in exchange.body["result"]}
+    assert asked == list(range(1, len(asked) + 1)), "ids 1..n: what live_lead_share asks"
+    route = serve(requests_mock, exchange, "GET")
+    share = live_lead_share(client, max(asked))
+    assert route.last_request.qs["filtertype"] == ["id"]
+    assert share == len(found & set(asked)) / len(asked)
