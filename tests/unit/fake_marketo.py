@@ -6,6 +6,7 @@ which rows each window holds. Every create body is recorded.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import io
@@ -15,6 +16,8 @@ import re
 import typing as t
 
 import requests_mock as rm
+
+from tap_marketo_bulk.api.client import MarketoClient
 
 BASE_URL = "https://123-ABC-456.mktorest.com"
 CLIENT_ID = "test-client"
@@ -34,6 +37,22 @@ LEAD_FIELDS = [
 ]
 
 Rows = t.Callable[[dict], list[dict]]
+
+
+@contextlib.contextmanager
+def identity_mocker(*, case_sensitive: bool = False) -> t.Iterator[rm.Mocker]:
+    """requests-mock whose identity endpoint hands out TOKEN (GET and POST); the REST
+    answers are the test's own."""
+    with rm.Mocker(case_sensitive=case_sensitive) as mocker:
+        token = {"access_token": TOKEN, "token_type": "bearer", "expires_in": 3599}
+        mocker.get(f"{BASE_URL}/identity/oauth/token", json=token)
+        mocker.post(f"{BASE_URL}/identity/oauth/token", json=token)
+        yield mocker
+
+
+def sleepless_client() -> MarketoClient:
+    """A MarketoClient for BASE_URL whose retries never sleep."""
+    return MarketoClient(BASE_URL, CLIENT_ID, CLIENT_SECRET, sleep=lambda _s: None)
 
 
 def csv_bytes(columns: list[str], rows: list[dict]) -> bytes:

@@ -9,7 +9,12 @@ import requests_mock
 
 from tap_marketo_bulk.api.client import MarketoClient
 from tap_marketo_bulk.streams.rest import read_asset_pages, read_token_pages
-from tests.unit.fake_marketo import BASE_URL, CLIENT_ID, CLIENT_SECRET, TOKEN, FakeMarketo
+from tests.unit.fake_marketo import (
+    BASE_URL,
+    FakeMarketo,
+    identity_mocker,
+    sleepless_client,
+)
 from tests.unit.tap_runner import catalog_with, run_tap
 from tests.unit.test_tap import CONFIG
 
@@ -18,16 +23,13 @@ NO_ASSETS = {"success": True, "warnings": ["No assets found for the given search
 
 @pytest.fixture
 def mocker() -> t.Iterator[requests_mock.Mocker]:
-    with requests_mock.Mocker() as m:
-        token = {"access_token": TOKEN, "token_type": "bearer", "expires_in": 3599}
-        m.get(f"{BASE_URL}/identity/oauth/token", json=token)
-        m.post(f"{BASE_URL}/identity/oauth/token", json=token)
+    with identity_mocker() as m:
         yield m
 
 
 @pytest.fixture
 def client() -> MarketoClient:
-    return MarketoClient(BASE_URL, CLIENT_ID, CLIENT_SECRET, sleep=lambda _s: None)
+    return sleepless_client()
 
 
 def token_pages(pages: list[dict]) -> t.Callable[..., dict]:

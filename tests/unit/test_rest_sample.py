@@ -21,7 +21,13 @@ from tap_marketo_bulk.export.rest_sample import (
     sample_rows_or_none,
 )
 from tap_marketo_bulk.export.windows import Window, format_datetime, parse_datetime
-from tests.unit.fake_marketo import BASE_URL, CLIENT_ID, CLIENT_SECRET, TOKEN
+from tests.unit.fake_marketo import (
+    BASE_URL,
+    CLIENT_SECRET,
+    TOKEN,
+    identity_mocker,
+    sleepless_client,
+)
 
 UTC = timezone.utc
 TOKEN_URL = f"{BASE_URL}/rest/v1/activities/pagingtoken.json"
@@ -36,16 +42,13 @@ Answer = t.Callable[[t.Any, t.Any], dict]
 @pytest.fixture
 def mocker() -> t.Iterator[requests_mock.Mocker]:
     # case_sensitive: paging tokens and sinceDatetime keep their case in request.qs
-    with requests_mock.Mocker(case_sensitive=True) as m:
-        token = {"access_token": TOKEN, "token_type": "bearer", "expires_in": 3599}
-        m.get(f"{BASE_URL}/identity/oauth/token", json=token)
-        m.post(f"{BASE_URL}/identity/oauth/token", json=token)
+    with identity_mocker(case_sensitive=True) as m:
         yield m
 
 
 @pytest.fixture
 def client() -> MarketoClient:
-    return MarketoClient(BASE_URL, CLIENT_ID, CLIENT_SECRET, sleep=lambda _s: None)
+    return sleepless_client()
 
 
 def activities(*dates: datetime) -> list[dict]:
