@@ -48,13 +48,19 @@ class BulkForecastMixin:
             return None
         first = self.engine.first_record_date
         older = self.exported().bytes_by_creation((bookmark - first).total_seconds())
-        return self._with_new_windows(older, windows, bookmark)
+        return self._backfill_and_new(older, windows, reached, bookmark)
 
-    def _with_new_windows(
-        self, backfill_bytes: float | None, windows: t.Sequence[Window], bookmark: datetime
+    def _backfill_and_new(
+        self,
+        backfill_bytes: float | None,
+        windows: t.Sequence[Window],
+        reached: datetime,
+        bookmark: datetime,
     ) -> float | None:
-        """The backfill's estimate plus the windows after the bookmark (new since the last run)
-        at bytes per day; None when either is unknown."""
+        """The backfill's estimate (when a window before `reached` is left) plus the windows after
+        the bookmark (new since the last run) at bytes per day; None when either is unknown."""
+        if not any(w.end < reached for w in windows):
+            backfill_bytes = 0.0  # the backfill is done: only new windows are left
         new_days = sum(w.covered.total_seconds() for w in windows if w.start > bookmark) / 86400
         newer = self.exported().bytes_by_day(new_days) if new_days else 0.0
         return None if backfill_bytes is None or newer is None else backfill_bytes + newer

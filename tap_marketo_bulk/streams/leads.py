@@ -43,7 +43,7 @@ class LeadsStream(BulkExportStream):
             if isinstance(self._live_share, float) and bookmark is not None:
                 older = exported.bytes_by_live_ids(self._live_share)
                 if older is not None:
-                    return self._with_new_windows(older, windows, bookmark)
+                    return self._backfill_and_new(older, windows, reached, bookmark)
         return super().forecast_bytes(windows)
 
     @property
