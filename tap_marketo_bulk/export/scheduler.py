@@ -99,6 +99,7 @@ class ExportScheduler:
         self._own_jobs = OwnJobs()
         self._enqueue_backoff = QueueBackoff(clock=clock)
         self._worker: threading.Thread | None = None
+        self._left_behind: threading.Thread | None = None  # still busy after a join timed out
         self._sizes = CompletedSizes()  # bytes per job (backfill windows weigh the quota)
 
     # ----- consumer side (main thread) ------------------------------------------------------
@@ -145,9 +146,12 @@ class ExportScheduler:
         self._wake.set()
         worker = self._worker
         if worker is not None and worker is not threading.current_thread():
+            if worker is self._left_behind:
+                return  # waited for once already (SIGTERM, then the stream's error exit)
             worker.join(WORKER_JOIN_SECONDS)
             if worker.is_alive():
                 self.logger.warning("export scheduler worker still busy; leaving it behind")
+                self._left_behind = worker
 
     # ----- worker ---------------------------------------------------------------------------
 

@@ -537,3 +537,32 @@ def test_a_run_abandoned_with_files_held_leaves_no_slot_taken_for_the_next(
     requests = make_requests(3)
     again, _ = consume(scheduler, requests)
     assert [e.request for e in ready_events(again)] == requests
+
+
+class StuckWorker:
+    """A worker thread that never ends (e.g. waiting on the call limit): joins are counted."""
+
+    def __init__(self) -> None:
+        self.joins: list[float | None] = []
+
+    def join(self, timeout: float | None = None) -> None:
+        self.joins.append(timeout)
+
+    def is_alive(self) -> bool:
+        return True
+
+
+def test_a_worker_left_behind_is_waited_for_once(client, clock, tmp_path, caplog) -> None:
+    # SIGTERM closes the scheduler, then the stream's error exit closes it again: the second
+    # close must not wait the join timeout a second time.
+    scheduler = make_scheduler(client, clock, tmp_path)
+    worker = StuckWorker()
+    scheduler._worker = worker  # type: ignore[assignment]
+    with caplog.at_level(logging.WARNING):
+        scheduler.close()
+        scheduler.close()
+    assert len(worker.joins) == 1
+    assert caplog.text.count("leaving it behind") == 1
+    # And no second pipeline starts while it still runs.
+    with pytest.raises(RuntimeError, match="already in progress"):
+        next(iter(scheduler.run([])))
