@@ -81,7 +81,10 @@ class ActivitiesStream(BulkExportStream):
 
     def forecast_bytes(self, windows: t.Sequence[Window]) -> float | None:
         """Activities come in bursts: the windows left are sampled over REST (once per run)
-        and weighed at the bytes per row so far (export/rest_sample.py)."""
+        and weighed at the bytes per row so far (export/rest_sample.py). A single window (a
+        daily run) goes by bytes per day: no calls where the forecast says "ends today"."""
+        if len(windows) < 2:
+            return None
         sampled = self._sampled(windows)
         if sampled is None:
             return None

@@ -35,12 +35,13 @@ class LeadsStream(BulkExportStream):
         exported; else as any updatedAt stream."""
         exported = self.exported()
         reached, bookmark = emitted_range(self.stream_state)
-        if self.filter_name == "updatedAt" and reached is not None and exported.max_id:
+        backfilling = reached is not None and reached > self.engine.first_record_date
+        if self.filter_name == "updatedAt" and backfilling and exported.max_id:
             if self._live_share is False:
                 self._live_share = live_lead_share_or_none(
                     self.engine.client, exported.max_id, self.logger
                 )
-            if isinstance(self._live_share, float) and bookmark is not None:
+            if isinstance(self._live_share, float) and reached and bookmark is not None:
                 older = exported.bytes_by_live_ids(self._live_share)
                 if older is not None:
                     return self._backfill_and_new(older, windows, reached, bookmark)

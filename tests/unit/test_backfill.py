@@ -158,6 +158,25 @@ def test_tap_exports_newest_window_first_and_keeps_the_range_in_state() -> None:
     assert "new_rows" not in leads["exported"]
 
 
+def test_the_forecast_samples_marketo_only_while_a_backfill_is_left() -> None:
+    sampled = ("/rest/v1/leads.json", "/rest/v1/activities/pagingtoken.json")
+    with requests_mock.Mocker() as mocker:
+        FakeMarketo(mocker, rows_for)
+        catalog = catalog_with(NEWEST_CONFIG, only=["leads", "activities"])
+        first = run_tap(NEWEST_CONFIG, catalog=catalog)
+        assert first.error is None
+        # The backfill is done: a next run (one new day) weighs its window by bytes per day,
+        # with no REST sample at all.
+        mocker.reset_mock()
+        later = {**NEWEST_CONFIG, "end_date": "2024-03-04T23:59:59Z"}
+        second = run_tap(later, catalog=catalog, state=first.final_state)
+        assert second.error is None
+        paths = [r.path for r in mocker.request_history]
+    assert any("/bulk/v1/leads/export" in path for path in paths)
+    assert any("/bulk/v1/activities/export" in path for path in paths)
+    assert not [path for path in paths if path.lower() in sampled]
+
+
 def test_tap_failing_in_the_backfill_resumes_with_the_older_windows_only() -> None:
     older = NEWEST_WINDOWS[1][0]
     with requests_mock.Mocker() as mocker:
