@@ -104,17 +104,13 @@ class ActivitiesStream(BulkExportStream):
         missing = [w for w in windows if w.key not in sampled_rows]
         if missing:
             sampled = sample_rows_or_none(
-                self.engine.client, missing, self.sampled_type_ids(), self.logger
+                self.engine.client, missing, self.activity_type_ids(), self.logger
             )
             if sampled is None:
                 self._sampled_rows = None  # refused: bytes per day for the rest of the run
                 return None
             sampled_rows.update(sampled)
         return sampled_rows
-
-    def sampled_type_ids(self) -> list[int]:
-        """The activity types this stream's jobs export (what the forecast samples)."""
-        return self.activity_type_ids()
 
     def plan_requests(self, end: datetime) -> list[ExportRequest]:
         fields = self.selected_columns(always=("marketoGUID", "activityDate"))
@@ -129,11 +125,9 @@ class ActivitiesStream(BulkExportStream):
             }
 
         windows = self.plan_windows(end)
-        backfill_until = self._backfill_until
-        if backfill_until is not None:
-            paced = [w for w in windows if w.end <= backfill_until]
-        else:
-            paced = windows if self.backfill_order == OLDEST_FIRST and len(windows) > 1 else []
+        paced = [w for w in windows if self.is_paced(w)]
+        if self.backfill_order == OLDEST_FIRST and len(windows) < 2:
+            paced = []  # a daily run's one window: by bytes per day, no sample calls
         if paced and self.exported().rows:
             # Each paced job is weighed against today's quota (by its sample) before it is created.
             self._sampled(paced)

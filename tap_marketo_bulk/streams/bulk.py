@@ -140,19 +140,30 @@ class BulkExportStream(BulkForecastMixin, DirectRecordStream):
         rebuild: t.Callable[[Window], dict] | None = None,
     ) -> ExportRequest:
         """An ExportRequest, re-attached to the export id state holds for it, if any."""
-        backfill_until = self._backfill_until
         request = ExportRequest(
             stream=self.name,
             object_path=self.object_path,
             body=body,
             window=window,
             rebuild=rebuild,
-            backfill=bool(window and backfill_until and window.end <= backfill_until),
-            paced=bool(window) and self.backfill_order == OLDEST_FIRST,
+            backfill=self._is_backfill(window),
+            paced=window is not None and self.backfill_order == OLDEST_FIRST,
             estimated_bytes=self._estimated_bytes(window),
         )
         resume = self.stream_state.get("in_flight", {}).get(self.state_key(request))
         return dataclasses.replace(request, resume_export_id=resume) if resume else request
+
+    def _is_backfill(self, window: Window | None) -> bool:
+        """An older window of this run's newest-first backfill (ExportRequest.backfill)."""
+        until = self._backfill_until
+        return window is not None and until is not None and window.end <= until
+
+    def is_paced(self, window: Window | None) -> bool:
+        """Is the job of `window` created only while today's quota allows it (a backfill
+        window, or any window of an oldest-first sync; scheduler_state.backfill_to_defer)?"""
+        return window is not None and (
+            self._is_backfill(window) or self.backfill_order == OLDEST_FIRST
+        )
 
     def plan_windows(self, end: datetime) -> list[Window]:
         """This run's windows: what is new since the bookmark, then the backfill (newest first
